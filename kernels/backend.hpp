@@ -1,0 +1,94 @@
+// The Backend interface: memory and the ops a GLM-4 forward needs, one implementation per device kind.
+//
+// Shape names: T tokens in the step, H hidden size, V vocabulary, Hq query heads, Hkv KV heads,
+// D head dim, F FFN size. Activations are F32 on every backend; weights may be F32, F16 or BF16
+// and are widened to F32 inside the op (FP32 accumulation always: GLM-4 overflows in FP16).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kernels/tensor.hpp"
+
+namespace glm4::kernels {
+
+enum class device_kind { cpu, cuda };
+
+/// Layout of one mixed prefill/decode step over the paged KV cache.
+/// Sequence s owns query rows [query_start[s], query_start[s+1]); after this step's store_kv its
+/// cache holds context_len[s] tokens, reached through block_table row s. A query row at
+/// position p attends to the cached positions 0..p of its own sequence (causal).
+struct attention_batch {
+  tensor query_start;   // I32 (num_seqs + 1)
+  tensor context_len;   // I32 (num_seqs)
+  tensor block_table;   // I32 (num_seqs, max_blocks_per_seq); unused entries are 0
+  std::int32_t num_seqs = 0;
+  std::int32_t max_context_len = 0;  // upper bound over context_len, lets kernels size scratch
+  std::int32_t block_size = 16;
+};
+
+class backend {
+ public:
+  virtual ~backend() = default;
+
+  virtual device_kind kind() const = 0;
+  /// "cpu (2 threads)", "cuda:0 NVIDIA H100 (sm_90)".
+  virtual std::string name() const = 0;
+
+  // ---- memory
+
+  /// Uninitialised device memory, owned by the returned tensor.
+  virtual tensor alloc(dtype type, std::vector<std::int64_t> shape) = 0;
+  /// Copies host memory (nbytes of dst) into dst.
+  virtual void upload(tensor& dst, const void* host_src) = 0;
+  /// Copies src into host memory (nbytes of src).
+  virtual void download(const tensor& src, void* host_dst) = 0;
+  /// A device tensor with the contents of a host tensor; the CPU backend returns the host view
+  /// itself (zero copy, e.g. straight out of a memory-mapped checkpoint).
+  virtual tensor to_device(const tensor& host) = 0;
+  /// Blocks until every op issued so far has finished (optional: the CPU backend is synchronous).
+  virtual void synchronize() {}
+
+  // ---- ops
+
+  /// out (T, H) F32 = table[ids[t]]; table (V, H) any float type; ids I32 (T).
+  virtual void embedding(tensor& out, const tensor& table, const tensor& ids) = 0;
+
+  /// out (T, H) = x / sqrt(mean(x^2) + eps) * weight; x (T, H) F32; weight (H) any float type.
+  /// out may alias x.
+  virtual void rms_norm(tensor& out, const tensor& x, const tensor& weight, float eps) = 0;
+
+  /// out (T, N) F32 = x (T, K) F32 . w^T (+ bias); w (N, K) any float type, as stored by
+  /// torch Linear; bias (N) any float type or nullptr.
+  virtual void matmul(tensor& out, const tensor& x, const tensor& w, const tensor* bias) = 0;
+
+  /// In place on x (T, heads, D) F32: GLM-4 rotary on the first rotary_dim dims of each head,
+  /// interleaved pairs (2i, 2i+1) rotated by positions[t] * theta^(-2i / rotary_dim);
+  /// dims from rotary_dim on pass through. positions I32 (T).
+  virtual void rotary(tensor& x, const tensor& positions, std::int64_t rotary_dim, float theta) = 0;
+
+  /// Writes k[t], v[t] (T, Hkv, D) F32 into the caches (num_blocks, block_size, Hkv, D) F32 at
+  /// slot slots[t] = block * block_size + offset; slots I32 (T).
+  virtual void store_kv(tensor& k_cache, tensor& v_cache, const tensor& k, const tensor& v, const tensor& slots) = 0;
+
+  /// out (T, Hq, D) F32: softmax(scale * q . k^T) . v over each row's causal context, read
+  /// through the block tables; query head h uses KV head h / (Hq / Hkv). positions I32 (T).
+  virtual void paged_attention(tensor& out, const tensor& q, const tensor& k_cache, const tensor& v_cache,
+                               const attention_batch& batch, const tensor& positions, float scale) = 0;
+
+  /// out (T, F) = silu(gate_up[:, :F]) * gate_up[:, F:]; gate_up (T, 2F) F32.
+  virtual void swiglu(tensor& out, const tensor& gate_up) = 0;
+
+  /// x (T, H) += y (T, H), both F32.
+  virtual void add_inplace(tensor& x, const tensor& y) = 0;
+
+  /// out (R, H) = x[rows[r]]; x (T, H) F32; rows I32 (R). Picks the rows that need logits.
+  virtual void gather_rows(tensor& out, const tensor& x, const tensor& rows) = 0;
+};
+
+/// The CPU backend; num_threads 0 means one per hardware thread.
+std::unique_ptr<backend> make_cpu_backend(int num_threads = 0);
+
+}  // namespace glm4::kernels
