@@ -1,0 +1,32 @@
+// The CPU implementations of the backend ops; semantics and shapes as documented in kernels/backend.hpp.
+// Each checks its arguments (std::invalid_argument / std::out_of_range) before touching memory and runs
+// on num_threads OpenMP threads.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/backend.hpp"
+#include "kernels/tensor.hpp"
+
+namespace glm4::kernels::cpu {
+
+void embedding(tensor& out, const tensor& table, const tensor& ids, int num_threads);
+void rms_norm(tensor& out, const tensor& x, const tensor& weight, float eps, int num_threads);
+void matmul(tensor& out, const tensor& x, const tensor& w, const tensor* bias, int num_threads);
+void rotary(tensor& x, const tensor& positions, std::int64_t rotary_dim, float theta, int num_threads);
+void store_kv(tensor& k_cache, tensor& v_cache, const tensor& k, const tensor& v, const tensor& slots, int num_threads);
+void paged_attention(tensor& out, const tensor& q, const tensor& k_cache, const tensor& v_cache,
+                     const attention_batch& batch, const tensor& positions, float scale, int num_threads);
+void swiglu(tensor& out, const tensor& gate_up, int num_threads);
+void add_inplace(tensor& x, const tensor& y, int num_threads);
+void gather_rows(tensor& out, const tensor& x, const tensor& rows, int num_threads);
+
+/// Ops below this many elements run on one thread: waking the team costs more than it saves.
+inline constexpr std::int64_t min_parallel_elements = 1 << 15;
+
+/// Throws std::invalid_argument naming `what` unless t is F32, F16 or BF16.
+void expect_float_type(const tensor& t, const char* what);
+/// Throws std::invalid_argument naming `what` unless t has the given type and rank.
+void expect_rank(const tensor& t, dtype type, int rank, const char* what);
+
+}  // namespace glm4::kernels::cpu

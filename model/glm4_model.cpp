@@ -1,0 +1,226 @@
+#include "model/glm4_model.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+namespace glm4::model {
+namespace {
+
+using kernels::dtype;
+using kernels::tensor;
+
+void expect_weight(const tensor& t, const std::vector<std::int64_t>& shape, const std::string& name) {
+  if (t.empty()) throw std::invalid_argument("glm4_model: weight " + name + " is missing");
+  if (t.type == dtype::i32 || t.shape != shape) {
+    tensor wanted;
+    wanted.type = t.type;
+    wanted.shape = shape;
+    throw std::invalid_argument("glm4_model: weight " + name + " is " + kernels::describe(t) + ", expected " +
+                                kernels::describe(wanted) + " of a float type");
+  }
+}
+
+void expect_optional(const std::optional<tensor>& t, bool wanted, const std::vector<std::int64_t>& shape, const std::string& name) {
+  if (!wanted) return;
+  if (!t) throw std::invalid_argument("glm4_model: weight " + name + " is missing");
+  expect_weight(*t, shape, name);
+}
+
+void check_weights(const model_config& c, const model_weights& w) {
+  const std::int64_t hidden = c.hidden_size, q_width = c.num_heads * c.head_dim, kv_width = c.num_kv_heads * c.head_dim;
+  if (c.num_heads <= 0 || c.num_kv_heads <= 0 || c.num_heads % c.num_kv_heads != 0)
+    throw std::invalid_argument("glm4_model: num_heads must be a positive multiple of num_kv_heads");
+  if (c.rotary_dim <= 0 || c.rotary_dim % 2 != 0 || c.rotary_dim > c.head_dim)
+    throw std::invalid_argument("glm4_model: rotary_dim must be even and within head_dim");
+  expect_weight(w.tok_embeddings, {c.vocab_size, hidden}, "tok_embeddings");
+  expect_weight(w.final_norm, {hidden}, "final_norm");
+  expect_weight(w.lm_head, {c.vocab_size, hidden}, "lm_head");
+  if (static_cast<std::int64_t>(w.layers.size()) != c.num_layers)
+    throw std::invalid_argument("glm4_model: " + std::to_string(w.layers.size()) + " layers of weights for " +
+                                std::to_string(c.num_layers) + " layers");
+  for (std::size_t i = 0; i < w.layers.size(); ++i) {
+    const layer_weights& l = w.layers[i];
+    const std::string at = "layers." + std::to_string(i) + ".";
+    expect_weight(l.attn_norm, {hidden}, at + "attn_norm");
+    expect_weight(l.wq, {q_width, hidden}, at + "wq");
+    expect_weight(l.wk, {kv_width, hidden}, at + "wk");
+    expect_weight(l.wv, {kv_width, hidden}, at + "wv");
+    expect_optional(l.bq, c.qkv_bias, {q_width}, at + "bq");
+    expect_optional(l.bk, c.qkv_bias, {kv_width}, at + "bk");
+    expect_optional(l.bv, c.qkv_bias, {kv_width}, at + "bv");
+    expect_weight(l.wo, {hidden, q_width}, at + "wo");
+    expect_weight(l.ffn_norm, {hidden}, at + "ffn_norm");
+    expect_weight(l.w_gate_up, {2 * c.intermediate_size, hidden}, at + "w_gate_up");
+    expect_weight(l.w_down, {hidden, c.intermediate_size}, at + "w_down");
+    expect_optional(l.post_attn_norm, c.post_norms, {hidden}, at + "post_attn_norm");
+    expect_optional(l.post_ffn_norm, c.post_norms, {hidden}, at + "post_ffn_norm");
+  }
+}
+
+std::optional<tensor> to_device(kernels::backend& backend, const std::optional<tensor>& host, bool used) {
+  if (!used || !host) return std::nullopt;
+  return backend.to_device(*host);
+}
+
+// (rows, width) view of the first `rows` rows of a scratch buffer allocated with more.
+tensor rows_of(const tensor& t, std::int64_t rows) { return kernels::view_rows(t, 0, rows); }
+
+}  // namespace
+
+glm4_model::glm4_model(const model_config& config, const model_weights& host_weights, kernels::backend& backend)
+    : config_(config), backend_(backend) {
+  check_weights(config, host_weights);
+  weights_.tok_embeddings = backend.to_device(host_weights.tok_embeddings);
+  weights_.final_norm = backend.to_device(host_weights.final_norm);
+  // A tied head stays one device tensor.
+  weights_.lm_head = host_weights.lm_head.data == host_weights.tok_embeddings.data ? weights_.tok_embeddings
+                                                                                  : backend.to_device(host_weights.lm_head);
+  for (const layer_weights& host : host_weights.layers) {
+    layer_weights& layer = weights_.layers.emplace_back();
+    layer.attn_norm = backend.to_device(host.attn_norm);
+    layer.wq = backend.to_device(host.wq);
+    layer.wk = backend.to_device(host.wk);
+    layer.wv = backend.to_device(host.wv);
+    layer.bq = to_device(backend, host.bq, config.qkv_bias);
+    layer.bk = to_device(backend, host.bk, config.qkv_bias);
+    layer.bv = to_device(backend, host.bv, config.qkv_bias);
+    layer.wo = backend.to_device(host.wo);
+    layer.post_attn_norm = to_device(backend, host.post_attn_norm, config.post_norms);
+    layer.ffn_norm = backend.to_device(host.ffn_norm);
+    layer.w_gate_up = backend.to_device(host.w_gate_up);
+    layer.w_down = backend.to_device(host.w_down);
+    layer.post_ffn_norm = to_device(backend, host.post_ffn_norm, config.post_norms);
+  }
+}
+
+void glm4_model::reserve(const step_batch& batch) {
+  const model_config& c = config_;
+  scratch& s = scratch_;
+  // At least one of everything, so that empty steps still get (0, width) views.
+  const std::int64_t num_tokens = std::max<std::int64_t>(1, batch.num_tokens());
+  const std::int64_t num_rows = std::max<std::int64_t>(1, static_cast<std::int64_t>(batch.logit_rows.size()));
+  const std::int64_t num_seqs = std::max<std::int64_t>(1, batch.num_seqs());
+  const std::int64_t table = std::max<std::int64_t>(1, static_cast<std::int64_t>(batch.block_table.size()));
+  if (num_tokens > s.token_capacity) {
+    const std::int64_t n = num_tokens;
+    s.ids = backend_.alloc(dtype::i32, {n});
+    s.positions = backend_.alloc(dtype::i32, {n});
+    s.slots = backend_.alloc(dtype::i32, {n});
+    s.hidden = backend_.alloc(dtype::f32, {n, c.hidden_size});
+    s.normed = backend_.alloc(dtype::f32, {n, c.hidden_size});
+    s.q = backend_.alloc(dtype::f32, {n, c.num_heads * c.head_dim});
+    s.k = backend_.alloc(dtype::f32, {n, c.num_kv_heads * c.head_dim});
+    s.v = backend_.alloc(dtype::f32, {n, c.num_kv_heads * c.head_dim});
+    s.attn = backend_.alloc(dtype::f32, {n, c.num_heads * c.head_dim});
+    s.proj = backend_.alloc(dtype::f32, {n, c.hidden_size});
+    s.gate_up = backend_.alloc(dtype::f32, {n, 2 * c.intermediate_size});
+    s.ffn = backend_.alloc(dtype::f32, {n, c.intermediate_size});
+    s.token_capacity = n;
+  }
+  if (num_rows > s.row_capacity) {
+    s.logit_rows = backend_.alloc(dtype::i32, {num_rows});
+    s.row_hidden = backend_.alloc(dtype::f32, {num_rows, c.hidden_size});
+    s.logits = backend_.alloc(dtype::f32, {num_rows, c.vocab_size});
+    s.row_capacity = num_rows;
+  }
+  if (num_seqs > s.seq_capacity) {
+    s.query_start = backend_.alloc(dtype::i32, {num_seqs + 1});
+    s.context_len = backend_.alloc(dtype::i32, {num_seqs});
+    s.seq_capacity = num_seqs;
+  }
+  if (table > s.table_capacity) {
+    s.block_table = backend_.alloc(dtype::i32, {table});
+    s.table_capacity = table;
+  }
+}
+
+const tensor& glm4_model::forward(const step_batch& batch, kv_cache& cache) {
+  validate(batch);
+  if (batch.block_size != cache.block_size())
+    throw std::invalid_argument("glm4_model: batch block size " + std::to_string(batch.block_size) + " is not the cache's " +
+                                std::to_string(cache.block_size()));
+  if (cache.num_layers() != config_.num_layers) throw std::invalid_argument("glm4_model: the cache has the wrong layer count");
+  reserve(batch);
+  scratch& s = scratch_;
+  const std::int64_t num_tokens = batch.num_tokens(), num_rows = static_cast<std::int64_t>(batch.logit_rows.size());
+  const std::int64_t num_seqs = batch.num_seqs();
+  logits_view_ = rows_of(s.logits, num_rows);
+  if (num_tokens == 0) return logits_view_;
+
+  const auto upload_ints = [&](const tensor& buffer, const std::vector<std::int32_t>& host) {
+    tensor view = rows_of(buffer, static_cast<std::int64_t>(host.size()));
+    backend_.upload(view, host.data());
+    return view;
+  };
+  const tensor ids = upload_ints(s.ids, batch.token_ids);
+  kernels::attention_batch attention;
+  attention.query_start = upload_ints(s.query_start, batch.query_start);
+  attention.context_len = upload_ints(s.context_len, batch.context_len);
+  attention.block_table = kernels::reshape(upload_ints(s.block_table, batch.block_table), {num_seqs, batch.max_blocks_per_seq});
+  attention.num_seqs = static_cast<std::int32_t>(num_seqs);
+  attention.max_context_len = num_seqs ? *std::max_element(batch.context_len.begin(), batch.context_len.end()) : 0;
+  attention.block_size = batch.block_size;
+  upload_ints(s.positions, batch.positions);
+  upload_ints(s.slots, batch.slot_mapping);
+
+  tensor hidden = rows_of(s.hidden, num_tokens);
+  backend_.embedding(hidden, weights_.tok_embeddings, ids);
+  for (std::int64_t layer = 0; layer < config_.num_layers; ++layer) run_layer(layer, num_tokens, attention, cache);
+
+  if (num_rows == 0) return logits_view_;
+  const tensor rows = upload_ints(s.logit_rows, batch.logit_rows);
+  tensor row_hidden = rows_of(s.row_hidden, num_rows);
+  backend_.gather_rows(row_hidden, hidden, rows);
+  backend_.rms_norm(row_hidden, row_hidden, weights_.final_norm, static_cast<float>(config_.rms_norm_eps));
+  backend_.matmul(logits_view_, row_hidden, weights_.lm_head, nullptr);
+  return logits_view_;
+}
+
+void glm4_model::run_layer(std::int64_t layer, std::int64_t num_tokens, const kernels::attention_batch& attention,
+                           kv_cache& cache) {
+  const model_config& c = config_;
+  const layer_weights& w = weights_.layers[static_cast<std::size_t>(layer)];
+  scratch& s = scratch_;
+  const auto eps = static_cast<float>(c.rms_norm_eps);
+  const tensor positions = rows_of(s.positions, num_tokens), slots = rows_of(s.slots, num_tokens);
+  tensor hidden = rows_of(s.hidden, num_tokens), normed = rows_of(s.normed, num_tokens), proj = rows_of(s.proj, num_tokens);
+  tensor q = rows_of(s.q, num_tokens), k = rows_of(s.k, num_tokens), v = rows_of(s.v, num_tokens);
+  tensor attn = rows_of(s.attn, num_tokens);
+
+  backend_.rms_norm(normed, hidden, w.attn_norm, eps);
+  backend_.matmul(q, normed, w.wq, w.bq ? &*w.bq : nullptr);
+  backend_.matmul(k, normed, w.wk, w.bk ? &*w.bk : nullptr);
+  backend_.matmul(v, normed, w.wv, w.bv ? &*w.bv : nullptr);
+  tensor q_heads = kernels::reshape(q, {num_tokens, c.num_heads, c.head_dim});
+  tensor k_heads = kernels::reshape(k, {num_tokens, c.num_kv_heads, c.head_dim});
+  const tensor v_heads = kernels::reshape(v, {num_tokens, c.num_kv_heads, c.head_dim});
+  const auto theta = static_cast<float>(c.rope_theta);
+  backend_.rotary(q_heads, positions, c.rotary_dim, theta);
+  backend_.rotary(k_heads, positions, c.rotary_dim, theta);
+  backend_.store_kv(cache.keys(layer), cache.values(layer), k_heads, v_heads, slots);
+  tensor attn_heads = kernels::reshape(attn, {num_tokens, c.num_heads, c.head_dim});
+  const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+  backend_.paged_attention(attn_heads, q_heads, cache.keys(layer), cache.values(layer), attention, positions, scale);
+  backend_.matmul(proj, attn, w.wo, nullptr);
+  if (w.post_attn_norm) backend_.rms_norm(proj, proj, *w.post_attn_norm, eps);
+  backend_.add_inplace(hidden, proj);
+
+  tensor gate_up = rows_of(s.gate_up, num_tokens), ffn = rows_of(s.ffn, num_tokens);
+  backend_.rms_norm(normed, hidden, w.ffn_norm, eps);
+  backend_.matmul(gate_up, normed, w.w_gate_up, nullptr);
+  backend_.swiglu(ffn, gate_up);
+  backend_.matmul(proj, ffn, w.w_down, nullptr);
+  if (w.post_ffn_norm) backend_.rms_norm(proj, proj, *w.post_ffn_norm, eps);
+  backend_.add_inplace(hidden, proj);
+}
+
+std::vector<float> glm4_model::forward_logits(const step_batch& batch, kv_cache& cache) {
+  const tensor& logits = forward(batch, cache);
+  std::vector<float> host(static_cast<std::size_t>(logits.numel()));
+  if (!host.empty()) backend_.download(logits, host.data());
+  return host;
+}
+
+}  // namespace glm4::model

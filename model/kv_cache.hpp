@@ -1,0 +1,37 @@
+// The paged KV cache pool of one device: per layer a key and a value tensor
+// (num_blocks, block_size, Hkv, D) F32, addressed by slot = block * block_size + offset.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "kernels/backend.hpp"
+#include "model/model_config.hpp"
+
+namespace glm4::model {
+
+class kv_cache {
+ public:
+  /// Allocates num_blocks blocks of block_size tokens for every layer on `backend`. The memory
+  /// is not cleared: attention reads only slots a step has written.
+  kv_cache(kernels::backend& backend, const model_config& config, std::int64_t num_blocks, std::int32_t block_size = 16);
+
+  /// Bytes one block takes over all layers (keys and values).
+  static std::size_t bytes_per_block(const model_config& config, std::int32_t block_size);
+
+  std::int64_t num_blocks() const { return num_blocks_; }
+  std::int32_t block_size() const { return block_size_; }
+  std::int64_t num_slots() const { return num_blocks_ * block_size_; }
+  std::int64_t num_layers() const { return static_cast<std::int64_t>(keys_.size()); }
+
+  kernels::tensor& keys(std::int64_t layer) { return keys_.at(static_cast<std::size_t>(layer)); }
+  kernels::tensor& values(std::int64_t layer) { return values_.at(static_cast<std::size_t>(layer)); }
+
+ private:
+  std::int64_t num_blocks_;
+  std::int32_t block_size_;
+  std::vector<kernels::tensor> keys_, values_;
+};
+
+}  // namespace glm4::model
