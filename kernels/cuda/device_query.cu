@@ -1,8 +1,21 @@
 #include "kernels/cuda/device_query.hpp"
 
 #include <cuda_runtime.h>
+#if GLM4_HAVE_NCCL
+#include <nccl.h>
+#endif
 
 namespace glm4::kernels::cuda {
+namespace {
+
+std::string error_text(cudaError_t status) {
+  return std::string(cudaGetErrorName(status)) + ": " + cudaGetErrorString(status);
+}
+
+// Loaded only to ask the driver which image of this binary it would run.
+__global__ void probe_kernel() {}
+
+}  // namespace
 
 gpu_inventory query_gpus() {
   gpu_inventory inventory;
@@ -11,7 +24,7 @@ gpu_inventory query_gpus() {
   int count = 0;
   const cudaError_t status = cudaGetDeviceCount(&count);
   if (status != cudaSuccess) {
-    inventory.reason_none = std::string(cudaGetErrorName(status)) + ": " + cudaGetErrorString(status);
+    inventory.reason_none = error_text(status);
     cudaGetLastError();  // clear the sticky error so later calls are not poisoned
     return inventory;
   }
@@ -29,6 +42,55 @@ gpu_inventory query_gpus() {
   }
   if (inventory.gpus.empty()) inventory.reason_none = "no CUDA-capable device";
   return inventory;
+}
+
+memory_info query_memory(int device) {
+  memory_info info;
+  if (cudaSetDevice(device) != cudaSuccess || cudaMemGetInfo(&info.free_bytes, &info.total_bytes) != cudaSuccess) {
+    cudaGetLastError();
+    return {};
+  }
+  return info;
+}
+
+bool can_access_peer(int device, int peer) {
+  int access = 0;
+  if (cudaDeviceCanAccessPeer(&access, device, peer) != cudaSuccess) {
+    cudaGetLastError();
+    return false;
+  }
+  return access != 0;
+}
+
+kernel_image probe_kernel_image(int device) {
+  kernel_image image;
+  cudaError_t status = cudaSetDevice(device);
+  cudaFuncAttributes attributes{};
+  if (status == cudaSuccess) status = cudaFuncGetAttributes(&attributes, probe_kernel);
+  if (status != cudaSuccess) {
+    image.error = error_text(status);
+    cudaGetLastError();
+    return image;
+  }
+  image.loads = true;
+  image.binary_version = attributes.binaryVersion;
+  image.ptx_version = attributes.ptxVersion;
+  return image;
+}
+
+std::string compiled_architectures() { return GLM4_CUDA_ARCHITECTURES; }
+
+int toolkit_major_version() { return __CUDACC_VER_MAJOR__; }
+
+std::optional<std::string> nccl_version() {
+#if GLM4_HAVE_NCCL
+  int code = 0;
+  if (ncclGetVersion(&code) != ncclSuccess) return std::nullopt;
+  // Since NCCL 2.9 the code is major * 10000 + minor * 100 + patch.
+  return std::to_string(code / 10000) + "." + std::to_string(code / 100 % 100) + "." + std::to_string(code % 100);
+#else
+  return std::nullopt;
+#endif
 }
 
 }  // namespace glm4::kernels::cuda

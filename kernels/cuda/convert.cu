@@ -1,0 +1,35 @@
+#include "kernels/cuda/convert.cuh"
+
+#include <stdexcept>
+
+#include "kernels/cuda/cuda_check.hpp"
+#include "kernels/cuda/launch_config.cuh"
+#include "kernels/cuda/load_weight.cuh"
+
+namespace glm4::kernels::cuda {
+namespace {
+
+__global__ void convert_kernel(void* dst, dtype dst_type, const void* src, dtype src_type, std::int64_t count) {
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < count;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    const float value = load_weight(src, i, src_type);
+    switch (dst_type) {
+      case dtype::bf16: static_cast<__nv_bfloat16*>(dst)[i] = __float2bfloat16_rn(value); break;
+      case dtype::f16: static_cast<__half*>(dst)[i] = __float2half_rn(value); break;
+      default: static_cast<float*>(dst)[i] = value; break;
+    }
+  }
+}
+
+}  // namespace
+
+void launch_convert(void* dst, dtype dst_type, const void* src, dtype src_type, std::int64_t count,
+                    cudaStream_t stream) {
+  if (count < 0) throw std::invalid_argument("launch_convert: negative count");
+  if (dst_type == dtype::i32 || src_type == dtype::i32) throw std::invalid_argument("launch_convert: float types only");
+  if (count == 0) return;
+  convert_kernel<<<elementwise_blocks(count), elementwise_threads, 0, stream>>>(dst, dst_type, src, src_type, count);
+  CUDA_CHECK(cudaGetLastError());
+}
+
+}  // namespace glm4::kernels::cuda

@@ -1,0 +1,17 @@
+// Element type conversion on the GPU: activations narrowed for cuBLAS, BF16 weights stored as F16
+// on pre-Ampere cards.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "kernels/dtype.hpp"
+
+namespace glm4::kernels::cuda {
+
+/// dst[i] = src[i] for i < count, through F32, rounding to nearest even; float types only.
+void launch_convert(void* dst, dtype dst_type, const void* src, dtype src_type, std::int64_t count,
+                    cudaStream_t stream);
+
+}  // namespace glm4::kernels::cuda

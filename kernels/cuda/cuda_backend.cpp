@@ -1,0 +1,300 @@
+#include "kernels/cuda/cuda_backend.hpp"
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <iostream>
+#include <stdexcept>
+
+#include "kernels/arch_support.hpp"
+#include "kernels/cpu/cpu_ops.hpp"
+#include "kernels/cuda/add.cuh"
+#include "kernels/cuda/convert.cuh"
+#include "kernels/cuda/cublas_check.hpp"
+#include "kernels/cuda/cuda_check.hpp"
+#include "kernels/cuda/device_query.hpp"
+#include "kernels/cuda/embedding.cuh"
+#include "kernels/cuda/gather_rows.cuh"
+#include "kernels/cuda/matmul.cuh"
+#include "kernels/cuda/paged_attention.cuh"
+#include "kernels/cuda/rms_norm.cuh"
+#include "kernels/cuda/rotary.cuh"
+#include "kernels/cuda/store_kv.cuh"
+#include "kernels/cuda/swiglu.cuh"
+
+namespace glm4::kernels {
+
+// Argument checks shared with the CPU backend: same exceptions, same messages.
+using cpu::expect_float_type;
+using cpu::expect_rank;
+
+namespace cuda {
+
+cuda_backend::cuda_backend(int device) : device_(device) {
+  cudaDeviceProp props{};
+  CUDA_CHECK(cudaGetDeviceProperties(&props, device));
+  activate();
+  native_bf16_ = has_native_bf16(props.major, props.minor);
+  name_ = "cuda:" + std::to_string(device) + " " + props.name + " (sm_" + std::to_string(props.major) +
+          std::to_string(props.minor) + ")";
+  cudaStream_t stream = nullptr;
+  CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  stream_ = stream;
+  cublasHandle_t handle = nullptr;
+  const cublasStatus_t status = cublasCreate(&handle);
+  if (status != CUBLAS_STATUS_SUCCESS) {
+    cudaStreamDestroy(stream_);
+    throw_cublas_error(status, "cublasCreate", __FILE__, __LINE__);
+  }
+  cublas_ = handle;
+  CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
+}
+
+cuda_backend::~cuda_backend() {
+  cudaSetDevice(device_);
+  cudaStreamSynchronize(stream_);
+  cublasDestroy(cublas_);
+  cudaStreamDestroy(stream_);
+}
+
+void cuda_backend::activate() const { CUDA_CHECK(cudaSetDevice(device_)); }
+
+tensor cuda_backend::alloc(dtype type, std::vector<std::int64_t> shape) {
+  tensor t;
+  t.type = type;
+  t.shape = std::move(shape);
+  for (auto extent : t.shape)
+    if (extent < 0) throw std::invalid_argument("alloc: negative extent in " + describe(t));
+  activate();
+  void* memory = nullptr;
+  // cudaMalloc aligns to 256 bytes; a zero-byte tensor still gets a distinct, non-null pointer.
+  CUDA_CHECK(cudaMalloc(&memory, t.nbytes() == 0 ? 256 : t.nbytes()));
+  t.data = memory;
+  t.owner = std::shared_ptr<void>(memory, [](void* p) { cudaFree(p); });
+  return t;
+}
+
+void cuda_backend::upload(tensor& dst, const void* host_src) {
+  if (dst.nbytes() == 0) return;
+  CUDA_CHECK(cudaMemcpyAsync(dst.data, host_src, dst.nbytes(), cudaMemcpyHostToDevice, stream_));
+}
+
+void cuda_backend::download(const tensor& src, void* host_dst) {
+  if (src.nbytes() == 0) return;
+  CUDA_CHECK(cudaMemcpyAsync(host_dst, src.data, src.nbytes(), cudaMemcpyDeviceToHost, stream_));
+  CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+tensor cuda_backend::to_device(const tensor& host) {
+  if (host.type != dtype::bf16 || native_bf16_) {
+    tensor device = alloc(host.type, host.shape);
+    upload(device, host.data);
+    CUDA_CHECK(cudaStreamSynchronize(stream_));  // the host tensor may be a mapping about to close
+    return device;
+  }
+  // Before sm_80 cuBLAS has no BF16 GEMM: keep the weights as F16 (the arithmetic is FP32 anyway).
+  if (!warned_bf16_) {
+    std::cerr << "glm4: " << name_ << " has no native BF16 (needs sm_80+); BF16 weights are stored as F16, "
+              << "computed in FP32\n";
+    warned_bf16_ = true;
+  }
+  tensor staging = alloc(dtype::bf16, host.shape);
+  upload(staging, host.data);
+  tensor device = alloc(dtype::f16, host.shape);
+  launch_convert(device.data, dtype::f16, staging.data, dtype::bf16, host.numel(), stream_);
+  CUDA_CHECK(cudaStreamSynchronize(stream_));
+  return device;
+}
+
+void cuda_backend::synchronize() { CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+
+void* cuda_backend::scratch(std::size_t bytes) {
+  if (scratch_.nbytes() < bytes) {
+    scratch_ = {};  // cudaFree waits for the kernels still reading the old buffer
+    scratch_ = alloc(dtype::f32, {static_cast<std::int64_t>((bytes + 3) / 4)});
+  }
+  return scratch_.data;
+}
+
+const float* cuda_backend::inv_freq(std::int64_t rotary_dim, float theta) {
+  if (inv_freq_.empty() || rotary_dim != rotary_dim_ || theta != theta_) {
+    // Computed exactly as the CPU backend does, so both rotate by the same F32 angles.
+    std::vector<float> host(static_cast<std::size_t>(rotary_dim / 2));
+    for (std::size_t i = 0; i < host.size(); ++i) {
+      const float exponent = static_cast<float>(2 * i) / static_cast<float>(rotary_dim);
+      host[i] = 1.0f / std::pow(theta, exponent);
+    }
+    synchronize();  // the previous table may still be read
+    inv_freq_ = alloc(dtype::f32, {static_cast<std::int64_t>(host.size())});
+    CUDA_CHECK(cudaMemcpy(inv_freq_.data, host.data(), host.size() * sizeof(float), cudaMemcpyHostToDevice));
+    rotary_dim_ = rotary_dim;
+    theta_ = theta;
+  }
+  return inv_freq_.as<float>();
+}
+
+void cuda_backend::embedding(tensor& out, const tensor& table, const tensor& ids) {
+  expect_float_type(table, "embedding table");
+  if (table.rank() != 2) throw std::invalid_argument("embedding: table must be (V, H), got " + describe(table));
+  expect_rank(ids, dtype::i32, 1, "embedding ids");
+  expect_shape(out, dtype::f32, {ids.dim(0), table.dim(1)}, "embedding out");
+  activate();
+  launch_embedding(out.as<float>(), table.data, table.type, ids.as<std::int32_t>(), ids.dim(0), table.dim(0),
+                   table.dim(1), stream_);
+}
+
+void cuda_backend::rms_norm(tensor& out, const tensor& x, const tensor& weight, float eps) {
+  expect_rank(x, dtype::f32, 2, "rms_norm x");
+  expect_float_type(weight, "rms_norm weight");
+  if (weight.rank() != 1 || weight.dim(0) != x.dim(1))
+    throw std::invalid_argument("rms_norm: weight " + describe(weight) + " does not match x " + describe(x));
+  expect_shape(out, dtype::f32, x.shape, "rms_norm out");
+  activate();
+  launch_rms_norm(out.as<float>(), x.as<float>(), weight.data, weight.type, x.dim(0), x.dim(1), eps, stream_);
+}
+
+void cuda_backend::matmul(tensor& out, const tensor& x, const tensor& w, const tensor* bias) {
+  expect_rank(x, dtype::f32, 2, "matmul x");
+  expect_float_type(w, "matmul w");
+  if (w.rank() != 2 || w.dim(1) != x.dim(1))
+    throw std::invalid_argument("matmul: w " + describe(w) + " does not match x " + describe(x));
+  const std::int64_t num_tokens = x.dim(0), n = w.dim(0), k = w.dim(1);
+  expect_shape(out, dtype::f32, {num_tokens, n}, "matmul out");
+  if (out.data == x.data && num_tokens > 0) throw std::invalid_argument("matmul: out must not alias x");
+  if (bias != nullptr) {
+    expect_float_type(*bias, "matmul bias");
+    if (bias->rank() != 1 || bias->dim(0) != n)
+      throw std::invalid_argument("matmul: bias " + describe(*bias) + " does not match w " + describe(w));
+  }
+  activate();
+  const void* weights = w.data;
+  dtype weight_type = w.type;
+  if (weight_type == dtype::bf16 && !native_bf16_) {
+    // BF16 weights that did not come through to_device (which stores them as F16 here): narrow
+    // them per call, slow but correct, since cuBLAS has no BF16 GEMM before sm_80.
+    if (weight_scratch_.numel() < w.numel()) {
+      weight_scratch_ = {};
+      weight_scratch_ = alloc(dtype::f16, {w.numel()});
+    }
+    launch_convert(weight_scratch_.data, dtype::f16, w.data, dtype::bf16, w.numel(), stream_);
+    weights = weight_scratch_.data;
+    weight_type = dtype::f16;
+  }
+  void* narrowed =
+      weight_type == dtype::f32 ? nullptr : scratch(static_cast<std::size_t>(num_tokens * k) * dtype_size(weight_type));
+  launch_matmul(cublas_, stream_, out.as<float>(), x.as<float>(), narrowed, weights, weight_type,
+                bias != nullptr ? bias->data : nullptr, bias != nullptr ? bias->type : dtype::f32, num_tokens, n, k);
+}
+
+void cuda_backend::rotary(tensor& x, const tensor& positions, std::int64_t rotary_dim, float theta) {
+  expect_rank(x, dtype::f32, 3, "rotary x");
+  expect_shape(positions, dtype::i32, {x.dim(0)}, "rotary positions");
+  if (rotary_dim <= 0 || rotary_dim % 2 != 0 || rotary_dim > x.dim(2))
+    throw std::invalid_argument("rotary: rotary_dim " + std::to_string(rotary_dim) + " must be even and in (0, " +
+                                std::to_string(x.dim(2)) + "]");
+  if (!(theta > 0.0f)) throw std::invalid_argument("rotary: theta must be positive");
+  activate();
+  launch_rotary(x.as<float>(), positions.as<std::int32_t>(), inv_freq(rotary_dim, theta), x.dim(0), x.dim(1), x.dim(2),
+                rotary_dim, stream_);
+}
+
+void cuda_backend::store_kv(tensor& k_cache, tensor& v_cache, const tensor& k, const tensor& v, const tensor& slots) {
+  expect_rank(k_cache, dtype::f32, 4, "k_cache");
+  expect_shape(v_cache, dtype::f32, k_cache.shape, "v_cache");
+  expect_rank(k, dtype::f32, 3, "store_kv k");
+  expect_shape(v, dtype::f32, k.shape, "store_kv v");
+  expect_shape(slots, dtype::i32, {k.dim(0)}, "store_kv slots");
+  if (k.dim(1) != k_cache.dim(2) || k.dim(2) != k_cache.dim(3))
+    throw std::invalid_argument("store_kv: k " + describe(k) + " does not match the cache " + describe(k_cache));
+  activate();
+  launch_store_kv(k_cache.as<float>(), v_cache.as<float>(), k.as<float>(), v.as<float>(), slots.as<std::int32_t>(),
+                  k.dim(0), k.dim(1) * k.dim(2), k_cache.dim(0) * k_cache.dim(1), stream_);
+}
+
+void cuda_backend::paged_attention(tensor& out, const tensor& q, const tensor& k_cache, const tensor& v_cache,
+                                   const attention_batch& batch, const tensor& positions, float scale) {
+  const auto fail = [](const std::string& what) { throw std::invalid_argument("paged_attention: " + what); };
+  expect_rank(k_cache, dtype::f32, 4, "k_cache");
+  expect_shape(v_cache, dtype::f32, k_cache.shape, "v_cache");
+  expect_rank(q, dtype::f32, 3, "paged_attention q");
+  expect_shape(out, dtype::f32, q.shape, "paged_attention out");
+  const std::int64_t num_seqs = batch.num_seqs;
+  expect_shape(batch.query_start, dtype::i32, {num_seqs + 1}, "paged_attention query_start");
+  expect_shape(batch.context_len, dtype::i32, {num_seqs}, "paged_attention context_len");
+  expect_rank(batch.block_table, dtype::i32, 2, "paged_attention block_table");
+  if (batch.block_table.dim(0) != num_seqs) fail("block_table has " + describe(batch.block_table) + " rows");
+  expect_shape(positions, dtype::i32, {q.dim(0)}, "paged_attention positions");
+  if (k_cache.dim(3) != q.dim(2)) fail("head dim of q " + describe(q) + " and cache " + describe(k_cache) + " differ");
+  if (k_cache.dim(2) == 0 || q.dim(1) % k_cache.dim(2) != 0) fail("query heads are not a multiple of KV heads");
+  if (k_cache.dim(1) != batch.block_size) fail("cache block size differs from batch.block_size");
+  if (out.data == q.data && q.dim(0) > 0) fail("out must not alias q");
+  if (q.dim(0) > 0 && num_seqs == 0) fail("rows without sequences");
+
+  paged_attention_args args;
+  args.out = out.as<float>();
+  args.q = q.as<float>();
+  args.k_cache = k_cache.as<float>();
+  args.v_cache = v_cache.as<float>();
+  args.query_start = batch.query_start.as<std::int32_t>();
+  args.context_len = batch.context_len.as<std::int32_t>();
+  args.block_table = batch.block_table.as<std::int32_t>();
+  args.positions = positions.as<std::int32_t>();
+  args.num_tokens = q.dim(0);
+  args.num_heads = q.dim(1);
+  args.num_kv_heads = k_cache.dim(2);
+  args.head_dim = q.dim(2);
+  args.num_seqs = num_seqs;
+  args.max_blocks_per_seq = batch.block_table.dim(1);
+  args.block_size = k_cache.dim(1);
+  args.num_blocks = k_cache.dim(0);
+  args.scale = scale;
+  activate();
+  launch_paged_attention(args, stream_);
+}
+
+void cuda_backend::swiglu(tensor& out, const tensor& gate_up) {
+  expect_rank(gate_up, dtype::f32, 2, "swiglu gate_up");
+  if (gate_up.dim(1) % 2 != 0) throw std::invalid_argument("swiglu: odd width in " + describe(gate_up));
+  const std::int64_t ffn = gate_up.dim(1) / 2;
+  expect_shape(out, dtype::f32, {gate_up.dim(0), ffn}, "swiglu out");
+  activate();
+  launch_swiglu(out.as<float>(), gate_up.as<float>(), gate_up.dim(0), ffn, stream_);
+}
+
+void cuda_backend::add_inplace(tensor& x, const tensor& y) {
+  expect_rank(x, dtype::f32, x.rank(), "add_inplace x");
+  expect_shape(y, dtype::f32, x.shape, "add_inplace y");
+  activate();
+  launch_add_inplace(x.as<float>(), y.as<float>(), x.numel(), stream_);
+}
+
+void cuda_backend::gather_rows(tensor& out, const tensor& x, const tensor& rows) {
+  expect_rank(x, dtype::f32, 2, "gather_rows x");
+  expect_rank(rows, dtype::i32, 1, "gather_rows rows");
+  expect_shape(out, dtype::f32, {rows.dim(0), x.dim(1)}, "gather_rows out");
+  if (out.data == x.data && rows.dim(0) > 0) throw std::invalid_argument("gather_rows: out must not alias x");
+  activate();
+  launch_gather_rows(out.as<float>(), x.as<float>(), rows.as<std::int32_t>(), rows.dim(0), x.dim(0), x.dim(1), stream_);
+}
+
+}  // namespace cuda
+
+std::unique_ptr<backend> make_cuda_backend(int device) {
+  const cuda::gpu_inventory inventory = cuda::query_gpus();
+  if (inventory.gpus.empty()) throw std::runtime_error("no CUDA GPU: " + inventory.reason_none);
+  if (device < 0 || device >= static_cast<int>(inventory.gpus.size()))
+    throw std::runtime_error("no CUDA device " + std::to_string(device) + " (this machine has " +
+                             std::to_string(inventory.gpus.size()) + ")");
+  const cuda::kernel_image image = cuda::probe_kernel_image(device);
+  if (!image.loads) {
+    const auto& gpu = inventory.gpus[static_cast<std::size_t>(device)];
+    const arch_verdict verdict = can_run(parse_cuda_architectures(cuda::compiled_architectures()), gpu.compute_major,
+                                         gpu.compute_minor, cuda::toolkit_major_version());
+    throw std::runtime_error("cannot run on " + gpu.name + ": " + image.error +
+                             (verdict.advice.empty() ? "" : "; " + verdict.advice));
+  }
+  return std::make_unique<cuda::cuda_backend>(device);
+}
+
+}  // namespace glm4::kernels

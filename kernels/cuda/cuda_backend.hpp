@@ -1,0 +1,77 @@
+// The CUDA backend: one device, one stream, one cuBLAS handle. This header includes no CUDA
+// header, so model/ and tools/ code can name it behind #ifdef GLM4_HAVE_CUDA.
+//
+// Ops are asynchronous on the backend's stream; download() and synchronize() wait for them.
+// Shapes are checked on the host (std::invalid_argument, as on the CPU); index values that live
+// on the device (ids, slots, block tables) cannot be checked without a sync, so the kernels guard
+// their reads instead (see each launcher) and the model validates batches on the host first.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kernels/backend.hpp"
+
+struct CUstream_st;    // cudaStream_t
+struct cublasContext;  // cublasHandle_t
+
+namespace glm4::kernels {
+
+/// The CUDA backend on `device`. Throws std::runtime_error when the device cannot be used (no
+/// driver, no such device, no kernel image for its architecture, with the rebuild advice).
+std::unique_ptr<backend> make_cuda_backend(int device = 0);
+
+namespace cuda {
+
+class cuda_backend final : public backend {
+ public:
+  explicit cuda_backend(int device);
+  ~cuda_backend() override;
+  cuda_backend(const cuda_backend&) = delete;
+  cuda_backend& operator=(const cuda_backend&) = delete;
+
+  device_kind kind() const override { return device_kind::cuda; }
+  std::string name() const override { return name_; }
+  /// False before sm_80: BF16 weights are then stored as F16 by to_device (FP32 compute either way).
+  bool native_bf16() const { return native_bf16_; }
+
+  tensor alloc(dtype type, std::vector<std::int64_t> shape) override;
+  /// Asynchronous on the stream; host_src may be reused on return (pageable memory is staged).
+  void upload(tensor& dst, const void* host_src) override;
+  void download(const tensor& src, void* host_dst) override;
+  tensor to_device(const tensor& host) override;
+  void synchronize() override;
+
+  void embedding(tensor& out, const tensor& table, const tensor& ids) override;
+  void rms_norm(tensor& out, const tensor& x, const tensor& weight, float eps) override;
+  void matmul(tensor& out, const tensor& x, const tensor& w, const tensor* bias) override;
+  void rotary(tensor& x, const tensor& positions, std::int64_t rotary_dim, float theta) override;
+  void store_kv(tensor& k_cache, tensor& v_cache, const tensor& k, const tensor& v, const tensor& slots) override;
+  void paged_attention(tensor& out, const tensor& q, const tensor& k_cache, const tensor& v_cache,
+                       const attention_batch& batch, const tensor& positions, float scale) override;
+  void swiglu(tensor& out, const tensor& gate_up) override;
+  void add_inplace(tensor& x, const tensor& y) override;
+  void gather_rows(tensor& out, const tensor& x, const tensor& rows) override;
+
+ private:
+  void activate() const;
+  void* scratch(std::size_t bytes);
+  const float* inv_freq(std::int64_t rotary_dim, float theta);
+
+  int device_ = 0;
+  std::string name_;
+  bool native_bf16_ = false;
+  bool warned_bf16_ = false;
+  CUstream_st* stream_ = nullptr;
+  cublasContext* cublas_ = nullptr;
+  tensor scratch_;         // narrowed activations for F16/BF16 GEMMs, grown on demand
+  tensor weight_scratch_;  // F16 copy of BF16 weights that bypassed to_device on pre-sm_80 GPUs
+  std::int64_t rotary_dim_ = 0;
+  float theta_ = 0.0f;
+  tensor inv_freq_;  // F32 (rotary_dim_ / 2) on the device
+};
+
+}  // namespace cuda
+}  // namespace glm4::kernels

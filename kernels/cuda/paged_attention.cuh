@@ -1,0 +1,35 @@
+// Paged attention on the GPU for mixed prefill/decode steps: our own kernel (no FlashAttention, so
+// it runs on every target from sm_75), FP32 scores, online softmax and accumulation, GQA.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace glm4::kernels::cuda {
+
+/// The layout of kernels::attention_batch as raw device pointers (all I32 arrays on the device).
+struct paged_attention_args {
+  float* out = nullptr;            // (num_tokens, num_heads, head_dim)
+  const float* q = nullptr;        // (num_tokens, num_heads, head_dim)
+  const float* k_cache = nullptr;  // (num_blocks, block_size, num_kv_heads, head_dim)
+  const float* v_cache = nullptr;
+  const std::int32_t* query_start = nullptr;  // (num_seqs + 1)
+  const std::int32_t* context_len = nullptr;  // (num_seqs)
+  const std::int32_t* block_table = nullptr;  // (num_seqs, max_blocks_per_seq)
+  const std::int32_t* positions = nullptr;    // (num_tokens)
+  std::int64_t num_tokens = 0, num_heads = 0, num_kv_heads = 0, head_dim = 0;
+  std::int64_t num_seqs = 0, max_blocks_per_seq = 0, block_size = 0, num_blocks = 0;
+  float scale = 1.0f;
+};
+
+/// Largest head_dim the kernel handles (each lane of a warp keeps head_dim / 32 accumulators).
+inline constexpr std::int64_t max_attention_head_dim = 256;
+
+/// Row t of sequence s attends to cached positions 0..min(positions[t], context_len[s] - 1);
+/// query head h reads KV head h / (num_heads / num_kv_heads). Device-side indices are not
+/// trusted: a block table entry outside the cache skips its keys. Shapes are checked here and
+/// throw std::invalid_argument.
+void launch_paged_attention(const paged_attention_args& args, cudaStream_t stream);
+
+}  // namespace glm4::kernels::cuda

@@ -1,0 +1,93 @@
+// The full GLM-4 forward on the CUDA backend against transformers' logits for the six fixture
+// checkpoints (as tests/model/forward_parity_test.cpp does on the CPU): prefill logits at every
+// prompt position, then teacher-forced decode steps through the paged KV cache.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <span>
+
+#include "kernels/cuda/cuda_backend.hpp"
+#include "model/checkpoint/checkpoint_loader.hpp"
+#include "model/glm4_model.hpp"
+#include "model/sequence_runner.hpp"
+#include "tests/kernels/cuda/gpu_test_support.hpp"
+#include "tests/model/reference_fixture.hpp"
+
+namespace glm4::test {
+namespace {
+
+// Largest |got - want| over `count` logits; NaN counts as infinitely wrong.
+double max_abs_error(std::span<const float> got, const float* want, std::size_t count) {
+  double worst = 0.0;
+  for (std::size_t i = 0; i < count; ++i) {
+    const double error = std::isfinite(got[i]) ? std::fabs(static_cast<double>(got[i]) - want[i]) : INFINITY;
+    worst = std::max(worst, error);
+  }
+  return worst;
+}
+
+// How far the reference's best token leads its runner-up: greedy picks are only compared where
+// that lead is larger than the tolerance (a near tie may flip under legitimate rounding).
+double top_margin(const float* logits, std::size_t count) {
+  float best = -INFINITY, second = -INFINITY;
+  for (std::size_t i = 0; i < count; ++i) {
+    if (logits[i] > best) {
+      second = best;
+      best = logits[i];
+    } else if (logits[i] > second) {
+      second = logits[i];
+    }
+  }
+  return static_cast<double>(best) - second;
+}
+
+}  // namespace
+
+TEST_CASE("the CUDA forward matches transformers on every fixture checkpoint", "[cuda][model][parity]") {
+  if (!have_gpu_or_skip()) return;
+  const std::string model_dir = GENERATE(as<std::string>{}, "glm-f32", "glm-bf16", "glm4-f32", "glm4-bf16", "chatglm-f32",
+                                         "chatglm-bf16");
+  CAPTURE(model_dir);
+  const model::checkpoint checkpoint = model::load_checkpoint(test_data_dir() / "models" / model_dir);
+  const reference_set reference = reference_for(model_dir);
+  // F32 weights: cuBLAS FP32 GEMMs, so the CPU bound holds. BF16 weights: the GEMM inputs are the
+  // activations rounded to BF16 (F16 before sm_80), a few 1e-3 relative per layer.
+  const double tolerance =
+      (reference.bf16_weights ? 3e-2 : (reference.f32_compute ? 1e-4 : 2e-2)) * reference.logit_scale;
+  const auto vocab = static_cast<std::size_t>(checkpoint.config.vocab_size);
+
+  auto backend = kernels::make_cuda_backend(0);
+  model::glm4_model model(checkpoint.config, checkpoint.weights, *backend);
+  double worst_prefill = 0.0, worst_decode = 0.0;
+  for (const reference_prompt& prompt : reference.prompts) {
+    CAPTURE(prompt.name);
+    const std::size_t num_prompt = prompt.ids.size();
+    model::sequence_runner runner(model, static_cast<std::int64_t>(num_prompt + prompt.greedy_ids.size()), 16);
+    const std::vector<float> prefill = runner.prefill(prompt.ids, model::logit_rows::all);
+    REQUIRE(prefill.size() == num_prompt * vocab);
+    const double prefill_error = max_abs_error(prefill, prompt.prefill_logits.as<float>(), num_prompt * vocab);
+    INFO("prefill max |diff| " << prefill_error << " (tolerance " << tolerance << ")");
+    CHECK(prefill_error <= tolerance);
+    worst_prefill = std::max(worst_prefill, prefill_error);
+
+    const auto num_decode_rows = static_cast<std::size_t>(prompt.decode_logits.dim(0));
+    std::vector<float> logits(prefill.end() - static_cast<std::ptrdiff_t>(vocab), prefill.end());
+    for (std::size_t step = 0; step < prompt.greedy_ids.size(); ++step) {
+      if (step > 0) logits = runner.decode(prompt.greedy_ids[step - 1]);
+      CAPTURE(step);
+      if (step < num_decode_rows) {
+        const float* want = prompt.decode_logits.as<float>() + step * vocab;
+        const double decode_error = max_abs_error(logits, want, vocab);
+        INFO("decode max |diff| " << decode_error);
+        CHECK(decode_error <= tolerance);
+        worst_decode = std::max(worst_decode, decode_error);
+        if (top_margin(want, vocab) > 2 * tolerance) CHECK(model::argmax(logits) == prompt.greedy_ids[step]);
+      }
+    }
+  }
+  WARN(model_dir << " on " << backend->name() << ": max |diff| prefill " << worst_prefill << ", decode "
+                 << worst_decode << " (logit scale " << reference.logit_scale << ")");
+}
+
+}  // namespace glm4::test

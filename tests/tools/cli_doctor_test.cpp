@@ -1,0 +1,46 @@
+// glm4-actor doctor: exits 0 with or without a GPU, says plainly when there is none, and plans memory for --model.
+#include <catch2/catch.hpp>
+
+#include "tests/tools/run_command.hpp"
+
+using glm4::test::glm4_actor_path;
+using glm4::test::run_command;
+
+TEST_CASE("doctor reports the machine and exits 0 whether or not it has a GPU", "[cli][doctor]") {
+  const auto result = run_command({glm4_actor_path(), "doctor"});
+  CAPTURE(result.out, result.err);
+  REQUIRE(result.exit_code == 0);
+  REQUIRE(result.out.rfind("glm4-actor doctor\n", 0) == 0);
+  REQUIRE(result.out.find("build:") != std::string::npos);
+  if (result.out.find("GPU 0:") == std::string::npos) {
+    // No GPU (or a build without CUDA): one plain sentence, and the CPU backend named as the way on.
+    REQUIRE(result.out.find("No CUDA GPU") != std::string::npos);
+    REQUIRE(result.out.find("CPU backend") != std::string::npos);
+  } else {
+    REQUIRE(result.out.find("compute capability") != std::string::npos);
+    REQUIRE(result.out.find("runs:") != std::string::npos);
+  }
+}
+
+TEST_CASE("doctor --model prints the checkpoint's weight and KV cache needs", "[cli][doctor]") {
+  const std::string model = std::string(GLM4_TEST_DATA_DIR) + "/models/glm4-f32";
+  const auto result = run_command({glm4_actor_path(), "doctor", "--model", model});
+  CAPTURE(result.out, result.err);
+  REQUIRE(result.exit_code == 0);
+  REQUIRE(result.out.find("glm4 layout, F32") != std::string::npos);
+  // 2 layers x 2 KV heads x 24 dims, keys and values, 4 bytes each.
+  REQUIRE(result.out.find("KV cache 768 B per token") != std::string::npos);
+  REQUIRE(result.out.find("weights ") != std::string::npos);
+}
+
+TEST_CASE("doctor refuses a memory fraction outside 0..1 and a missing model", "[cli][doctor]") {
+  for (const std::string fraction : {"0", "1.5"}) {
+    const auto result = run_command({glm4_actor_path(), "doctor", "--gpu-memory-utilization", fraction});
+    CAPTURE(fraction, result.err);
+    REQUIRE(result.exit_code == 2);
+    REQUIRE(result.err.find("--gpu-memory-utilization") != std::string::npos);
+  }
+  const auto missing = run_command({glm4_actor_path(), "doctor", "--model", "/nonexistent/model"});
+  REQUIRE(missing.exit_code == 2);
+  REQUIRE(missing.err.find("/nonexistent/model") != std::string::npos);
+}

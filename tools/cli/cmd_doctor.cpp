@@ -1,0 +1,165 @@
+// glm4-actor doctor: what this machine and this binary can run -- GPUs, the architectures compiled
+// in, driver/runtime/NCCL versions, P2P, and with --model a memory plan. Exits 0 without a GPU.
+#include <algorithm>
+#include <iomanip>
+#include <iostream>
+#include <optional>
+#include <sstream>
+
+#include "kernels/arch_support.hpp"
+#include "model/checkpoint/config_parser.hpp"
+#include "model/checkpoint/make_model.hpp"
+#include "model/checkpoint/progress.hpp"
+#include "tools/cli/cli_support.hpp"
+#ifdef GLM4_HAVE_CUDA
+#include "kernels/cuda/device_query.hpp"
+#endif
+
+namespace glm4::cli {
+namespace {
+
+struct doctor_flags {
+  std::string model_dir;
+  double gpu_memory_utilization = 0.9;
+};
+
+// What a checkpoint needs, independent of the GPU: weights as stored, and the F32 KV cache.
+struct model_needs {
+  model::model_config config;
+  std::uint64_t weight_bytes = 0;
+  std::uint64_t kv_bytes_per_token = 0;
+};
+
+model_needs read_model_needs(const std::string& dir) {
+  model_needs needs;
+  needs.config = model::load_model_config(dir);
+  needs.weight_bytes = model::preset_weight_bytes(needs.config);
+  // Keys and values, F32, every layer and KV head (kernels::backend keeps the cache in F32).
+  needs.kv_bytes_per_token = 2 * static_cast<std::uint64_t>(needs.config.num_layers * needs.config.num_kv_heads *
+                                                            needs.config.head_dim) * sizeof(float);
+  return needs;
+}
+
+void print_model_needs(const std::string& dir, const model_needs& needs) {
+  const auto& c = needs.config;
+  std::cout << "model:    " << dir << " (" << model::layout_name(c.layout) << " layout, "
+            << kernels::dtype_name(c.torch_dtype) << ")\n"
+            << "          weights " << model::format_bytes(needs.weight_bytes) << "; KV cache "
+            << model::format_bytes(needs.kv_bytes_per_token) << " per token (F32 keys and values: " << c.num_layers
+            << " layers x " << c.num_kv_heads << " KV heads x " << c.head_dim << " dims)\n";
+}
+
+std::string fixed(double value, int digits) {
+  std::ostringstream text;
+  text << std::fixed << std::setprecision(digits) << value;
+  return text.str();
+}
+
+#ifdef GLM4_HAVE_CUDA
+std::string cuda_version(int code) {
+  return code == 0 ? "none" : std::to_string(code / 1000) + "." + std::to_string(code % 1000 / 10);
+}
+
+// How many tokens of KV cache fit on `gpu` next to the weights, vLLM-style: a fraction of memory.
+void print_memory_plan(const kernels::cuda::gpu_info& gpu, const model_needs& needs, double utilization) {
+  const auto memory = kernels::cuda::query_memory(gpu.index);
+  const auto budget = static_cast<std::uint64_t>(static_cast<double>(memory.free_bytes) * utilization);
+  std::cout << "  plan:   " << model::format_bytes(budget) << " usable (" << model::format_bytes(memory.free_bytes)
+            << " free x " << fixed(utilization, 2) << ")";
+  if (budget <= needs.weight_bytes) {
+    std::cout << ": the weights (" << model::format_bytes(needs.weight_bytes)
+              << ") do not fit; raise --gpu-memory-utilization or use a bigger GPU\n";
+    return;
+  }
+  const std::uint64_t kv_bytes = budget - needs.weight_bytes;
+  const std::uint64_t tokens = kv_bytes / std::max<std::uint64_t>(needs.kv_bytes_per_token, 1);
+  std::cout << " - weights " << model::format_bytes(needs.weight_bytes) << " = " << model::format_bytes(kv_bytes)
+            << " KV cache, " << tokens << " tokens (" << tokens / 16 << " blocks of 16)";
+  if (needs.config.max_position_embeddings > 0 && tokens < static_cast<std::uint64_t>(needs.config.max_position_embeddings))
+    std::cout << "; less than one full " << needs.config.max_position_embeddings << "-token context";
+  std::cout << "\n";
+  if (needs.config.torch_dtype == kernels::dtype::bf16 && !gpu.has_bf16)
+    std::cout << "          BF16 weights will be stored as F16 on this GPU (no native BF16 before sm_80)\n";
+}
+
+int run_doctor_cuda(const doctor_flags& flags, const std::optional<model_needs>& needs) {
+  namespace kc = kernels::cuda;
+  const std::string compiled = kc::compiled_architectures();
+  const auto archs = kernels::parse_cuda_architectures(compiled);
+  const int toolkit = kc::toolkit_major_version();
+  std::cout << "build:    CUDA backend, CUDA " << toolkit << " toolkit; kernels for " << kernels::describe(archs) << "\n";
+  const kc::gpu_inventory inventory = kc::query_gpus();
+  std::cout << "versions: driver "
+            << (inventory.driver_version == 0 ? "not loaded" : "for CUDA " + cuda_version(inventory.driver_version))
+            << ", runtime " << cuda_version(inventory.runtime_version) << ", NCCL "
+            << kc::nccl_version().value_or("not linked") << "\n";
+  // Minor-version compatibility lets a 13.0 driver run a 13.x runtime; a 12.x driver cannot.
+  if (inventory.driver_version != 0 && inventory.driver_version / 1000 < inventory.runtime_version / 1000)
+    std::cout << "          the driver is older than the runtime: update the NVIDIA driver to one for CUDA "
+              << cuda_version(inventory.runtime_version) << " or newer\n";
+  if (inventory.gpus.empty()) {
+    std::cout << "No CUDA GPU found (" << inventory.reason_none << "); glm4-actor runs on the CPU backend here.\n";
+    return 0;
+  }
+  for (const auto& gpu : inventory.gpus) {
+    std::cout << "GPU " << gpu.index << ":    " << gpu.name << ", compute capability " << gpu.compute_major << "."
+              << gpu.compute_minor << ", " << model::format_bytes(gpu.total_memory_bytes) << ", BF16 "
+              << (gpu.has_bf16 ? "native" : "no (weights stored as F16)") << "\n";
+    const auto verdict = kernels::can_run(archs, gpu.compute_major, gpu.compute_minor, toolkit);
+    const auto image = kc::probe_kernel_image(gpu.index);
+    std::cout << "  runs:   ";
+    if (verdict.mode == kernels::run_mode::native_sass)
+      std::cout << "yes, native sm_" << verdict.used.value;
+    else if (verdict.mode == kernels::run_mode::ptx_jit)
+      std::cout << "yes, JIT from compute_" << verdict.used.value << " PTX (slow first start; rebuild with -DCMAKE_CUDA_ARCHITECTURES="
+                << gpu.compute_major << gpu.compute_minor << " for native code)";
+    else
+      std::cout << "NO: " << verdict.advice;
+    std::cout << (image.loads ? "; driver loaded the kernels (binary " + std::to_string(image.binary_version) +
+                                    ", PTX " + std::to_string(image.ptx_version) + ")"
+                              : "; driver: " + image.error)
+              << "\n";
+    if (needs) print_memory_plan(gpu, *needs, flags.gpu_memory_utilization);
+  }
+  const int count = static_cast<int>(inventory.gpus.size());
+  for (int a = 0; a < count; ++a)
+    for (int b = a + 1; b < count; ++b)
+      std::cout << "P2P:      GPU " << a << " <-> GPU " << b << ": "
+                << (kc::can_access_peer(a, b) && kc::can_access_peer(b, a) ? "yes" : "no (copies go through the host)")
+                << "\n";
+  return 0;
+}
+#endif
+
+int run_doctor(const CLI::App& command, const doctor_flags& flags) {
+  if (!(flags.gpu_memory_utilization > 0.0 && flags.gpu_memory_utilization <= 1.0))
+    throw usage_error(command, "--gpu-memory-utilization must be in (0, 1], got " + fixed(flags.gpu_memory_utilization, 3));
+  std::cout << "glm4-actor doctor\n";
+  std::optional<model_needs> needs;
+  if (!flags.model_dir.empty()) {
+    needs = read_model_needs(flags.model_dir);
+    print_model_needs(flags.model_dir, *needs);
+  }
+#ifdef GLM4_HAVE_CUDA
+  return run_doctor_cuda(flags, needs);
+#else
+  std::cout << "build:    without CUDA (nvcc was not found when this glm4-actor was configured)\n"
+            << "No CUDA GPU can be used by this build; glm4-actor runs on the CPU backend. Rebuild with "
+               "-DGLM4_CUDA=ON on a machine with the CUDA toolkit for GPU support.\n";
+  return 0;
+#endif
+}
+
+}  // namespace
+
+command_runner add_doctor_command(CLI::App& command) {
+  auto flags = std::make_shared<doctor_flags>();
+  command.add_option("--model", flags->model_dir, "Checkpoint directory: adds a memory plan for each GPU")
+      ->check(CLI::ExistingDirectory);
+  command.add_option("--gpu-memory-utilization", flags->gpu_memory_utilization,
+                     "Fraction of each GPU's free memory the plan may use, in (0, 1]")
+      ->capture_default_str();
+  return [&command, flags] { return run_doctor(command, *flags); };
+}
+
+}  // namespace glm4::cli
