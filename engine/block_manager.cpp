@@ -69,13 +69,30 @@ block_manager::prefix_match block_manager::match_prefix(const sequence& seq) con
   return match;
 }
 
-bool block_manager::can_allocate(const sequence& seq) const {
+std::int32_t block_manager::num_blocks_to_allocate(const sequence& seq) const {
   const prefix_match match = match_prefix(seq);
   const std::int64_t num_new = seq.num_blocks(block_size_) - std::ssize(match.blocks);
-  return num_new + match.num_free_hits <= num_free_blocks();
+  return static_cast<std::int32_t>(num_new + match.num_free_hits);
 }
 
-void block_manager::allocate(sequence& seq) {
+bool block_manager::can_allocate(const sequence& seq) const {
+  return num_blocks_to_allocate(seq) <= num_free_blocks();
+}
+
+void block_manager::allocate(sequence& seq) { allocate(seq, seq.num_tokens()); }
+
+void block_manager::cache_blocks(sequence& seq, std::int64_t num_tokens) {
+  if (!enable_prefix_caching_) return;
+  const std::int64_t num_full = std::min(num_tokens, seq.num_tokens()) / block_size_;
+  std::optional<std::uint64_t> parent;
+  for (std::int64_t i = 0; i < num_full && i < std::ssize(seq.block_table); ++i) {
+    const block_id b = seq.block_table[static_cast<std::size_t>(i)];
+    if (!blocks_[static_cast<std::size_t>(b)].hash) register_full(b, parent, block_tokens(seq, i, block_size_));
+    parent = blocks_[static_cast<std::size_t>(b)].hash;
+  }
+}
+
+void block_manager::allocate(sequence& seq, std::int64_t num_tokens_to_cache) {
   expects(seq.block_table.empty(), "allocate on a sequence that already holds blocks");
   expects(can_allocate(seq), "allocate without enough free blocks");
   const prefix_match match = match_prefix(seq);
@@ -89,7 +106,7 @@ void block_manager::allocate(sequence& seq) {
   for (std::int64_t i = std::ssize(match.blocks); i < seq.num_blocks(block_size_); ++i) {
     const block_id b = take_free_block();
     seq.block_table.push_back(b);
-    if (enable_prefix_caching_ && i < num_full) {
+    if (enable_prefix_caching_ && i < num_full && (i + 1) * block_size_ <= num_tokens_to_cache) {
       register_full(b, parent, block_tokens(seq, i, block_size_));
       parent = blocks_[static_cast<std::size_t>(b)].hash;
     }
@@ -98,6 +115,15 @@ void block_manager::allocate(sequence& seq) {
 
 void block_manager::deallocate(sequence& seq) {
   for (auto it = seq.block_table.rbegin(); it != seq.block_table.rend(); ++it) release(*it);
+  seq.block_table.clear();
+  seq.num_cached_tokens = 0;
+}
+
+void block_manager::discard(sequence& seq) {
+  for (auto it = seq.block_table.rbegin(); it != seq.block_table.rend(); ++it) {
+    if (ref_count(*it) == 1) forget_hash(*it);
+    release(*it);
+  }
   seq.block_table.clear();
   seq.num_cached_tokens = 0;
 }

@@ -47,14 +47,28 @@ class block_manager {
   std::int32_t num_cached_free_blocks() const { return static_cast<std::int32_t>(lru_.size()); }
   std::int32_t ref_count(block_id block) const;
 
-  /// Whether allocate(seq) would find enough blocks, counting prefix-cache hits exactly.
+  /// Free blocks allocate(seq) would take, counting prefix-cache hits exactly (a hit on a cached
+  /// free block still leaves the free pool).
+  std::int32_t num_blocks_to_allocate(const sequence& seq) const;
+  /// Whether allocate(seq) would find enough blocks.
   bool can_allocate(const sequence& seq) const;
   /// Gives seq (holding no blocks) blocks for all its tokens, reusing cached full blocks of its
   /// prefix; sets num_cached_tokens to the tokens they cover. At least the last token is always
   /// left to compute (as vLLM), so num_cached_tokens < num_tokens and the step yields logits.
+  /// Registers the hash of every full block (the step computes the whole prompt).
   void allocate(sequence& seq);
+  /// The same, but registers hashes only for full blocks within the first num_tokens_to_cache
+  /// tokens: a chunked prefill registers the rest with cache_blocks as steps compute them, so
+  /// no other sequence hits a block whose KV is not written yet.
+  void allocate(sequence& seq, std::int64_t num_tokens_to_cache);
+  /// Registers the hashes of seq's full blocks within its first num_tokens tokens that lack one
+  /// (call it when scheduling the step that computes them).
+  void cache_blocks(sequence& seq, std::int64_t num_tokens);
   /// Releases seq's blocks (tail first, so a prefix outlives its tail in the cache).
   void deallocate(sequence& seq);
+  /// The same after a failed step: blocks seq alone held lose their cache entry, since the
+  /// step that was to write them may not have.
+  void discard(sequence& seq);
 
   /// Whether may_append(seq) has the block it may need (a new one at a block boundary or a
   /// copy-on-write target).
@@ -71,7 +85,8 @@ class block_manager {
   std::optional<std::string> check_invariants() const;
   /// The same, plus: `live` holds every sequence that owns blocks, each block's ref count equals
   /// the number of live tables holding it (no leak, no over-free), tables have the right size,
-  /// and every full block carries the chain hash of its tokens.
+  /// every hashed block carries the chain hash of its tokens, and every full block within the
+  /// first num_cached_tokens tokens has one.
   std::optional<std::string> check_invariants(std::span<const sequence* const> live) const;
 
   /// The chained hash of one full block.

@@ -62,7 +62,9 @@ std::optional<std::string> block_manager::check_invariants() const {
 std::optional<std::string> block_manager::check_sequences(std::span<const sequence* const> live) const {
   std::vector<std::int32_t> num_holders(blocks_.size(), 0);
   for (const sequence* seq : live) {
-    if (std::ssize(seq->block_table) != seq->num_blocks(block_size_))
+    // A sequence whose last token awaits may_append holds the blocks of the others.
+    const std::int64_t num_placed = seq->awaits_slot ? seq->num_tokens() - 1 : seq->num_tokens();
+    if (std::ssize(seq->block_table) != (num_placed + block_size_ - 1) / block_size_)
       return describe("sequence ", seq->id(), " holds ", seq->block_table.size(), " blocks for ",
                       seq->num_tokens(), " tokens");
     if (seq->num_cached_tokens >= seq->num_tokens())
@@ -73,12 +75,14 @@ std::optional<std::string> block_manager::check_sequences(std::span<const sequen
       if (b < 0 || static_cast<std::size_t>(b) >= blocks_.size())
         return describe("sequence ", seq->id(), " holds bad id ", b);
       ++num_holders[static_cast<std::size_t>(b)];
-      const bool is_full = static_cast<std::int64_t>(i + 1) * block_size_ <= seq->num_tokens();
-      if (!enable_prefix_caching_ || !is_full) continue;
+      const auto end = static_cast<std::int64_t>(i + 1) * block_size_;
+      if (!enable_prefix_caching_ || end > seq->num_tokens()) continue;
       const auto tokens = seq->token_ids().subspan(i * static_cast<std::size_t>(block_size_),
                                                    static_cast<std::size_t>(block_size_));
       const std::uint64_t expected = hash_block(parent, tokens);
-      if (blocks_[static_cast<std::size_t>(b)].hash != expected)
+      const auto& hash = blocks_[static_cast<std::size_t>(b)].hash;
+      // Blocks a chunked prefill has not computed yet carry no hash; computed ones must.
+      if (hash ? *hash != expected : end <= seq->num_cached_tokens)
         return describe("full block ", i, " of sequence ", seq->id(), " lacks its chain hash");
       parent = expected;
     }

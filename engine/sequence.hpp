@@ -55,8 +55,11 @@ class sequence {
   // Bookkeeping owned by the block manager (block_table, num_cached_tokens) and the scheduler
   // (status). Invariant while blocks are held: block_table.size() == num_blocks(block_size).
   std::vector<block_id> block_table;
-  std::int64_t num_cached_tokens = 0;  // leading tokens whose KV the prefix cache already holds
+  // Leading tokens whose KV the cache holds: prefix-cache hits, then what steps have computed.
+  std::int64_t num_cached_tokens = 0;
   sequence_status status = sequence_status::waiting;
+  // The last token was appended after its step: may_append must place it before the next step.
+  bool awaits_slot = false;
 
  private:
   sequence_id id_;

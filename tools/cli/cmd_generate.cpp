@@ -2,11 +2,10 @@
 #include <chrono>
 #include <iostream>
 
-#include "engine/sampler.hpp"
+#include "engine/llm_engine.hpp"
+#include "engine/local_executor.hpp"
 #include "kernels/backend.hpp"
 #include "model/checkpoint/checkpoint_loader.hpp"
-#include "model/sequence_runner.hpp"
-#include "model/tokenizer/incremental_decoder.hpp"
 #include "model/tokenizer/tokenizer.hpp"
 #include "tools/cli/cli_support.hpp"
 
@@ -64,36 +63,41 @@ int run_generate(const CLI::App& command, const generate_flags& flags) {
                                    std::to_string(flags.max_tokens) + " exceeds the model's " +
                                    std::to_string(checkpoint.config.max_position_embeddings) + " positions");
 
-  auto backend = kernels::make_cpu_backend(flags.threads);
-  model::glm4_model forward(checkpoint.config, checkpoint.weights, *backend);
-  model::sequence_runner runner(forward, max_len);
-
   auto eos_ids = checkpoint.generation.eos_token_ids;
   if (eos_ids.empty()) eos_ids = tok.end_of_reply_ids();
-  const engine::sampler sampler(eos_ids);
-  const auto seed = engine::resolve_seed(sampling);
+  // One request through the engine: the whole prompt in one step, then one token per step.
+  engine::engine_config config;
+  config.scheduler.block_size = 16;
+  config.scheduler.num_blocks = static_cast<std::int32_t>((max_len + 15) / 16 + 1);
+  config.scheduler.max_num_batched_tokens = static_cast<std::int32_t>(std::max<std::size_t>(ids.size(), 1));
+  config.scheduler.max_num_seqs = 1;
+  config.scheduler.max_model_len = max_len;
+  config.eos_token_ids = eos_ids;
+  config.vocab_size = checkpoint.config.vocab_size;
+
+  auto backend = kernels::make_cpu_backend(flags.threads);
+  model::glm4_model forward(checkpoint.config, checkpoint.weights, *backend);
+  engine::local_executor executor(forward, config.scheduler.num_blocks, config.scheduler.block_size, eos_ids);
+  engine::llm_engine engine(config, executor, &tok);
+  if (auto reason = engine.add_request(0, ids, sampling)) throw std::runtime_error(*reason);
+
   std::vector<engine::token_id> output;
-  model::incremental_decoder decoder(tok, /*skip_special=*/true);
-
-  const auto prefill_start = std::chrono::steady_clock::now();
-  auto logits = runner.prefill(ids);
-  const double prefill_seconds = seconds_since(prefill_start);
-
-  const auto decode_start = std::chrono::steady_clock::now();
   std::string finish_reason = "length";
-  while (static_cast<int>(output.size()) < flags.max_tokens) {
-    const engine::sequence_sampling_state state{ids, output, seed};
-    const auto next = sampler.sample(logits, sampling, state).token;
-    output.push_back(next);
-    const bool is_eos = std::find(eos_ids.begin(), eos_ids.end(), next) != eos_ids.end();
-    if (is_eos && !flags.ignore_eos) {
-      finish_reason = "stop";
-      break;
+  double prefill_seconds = 0;
+  const auto prefill_start = std::chrono::steady_clock::now();
+  auto decode_start = prefill_start;
+  while (engine.has_unfinished()) {
+    for (const auto& event : engine.step()) {
+      for (const auto& token : event.tokens) output.push_back(token.token);
+      std::cout << event.text << std::flush;
+      if (event.finish) finish_reason = std::string(engine::to_string(*event.finish));
     }
-    std::cout << decoder.push(next) << std::flush;
-    if (static_cast<int>(output.size()) < flags.max_tokens) logits = runner.decode(next);
+    if (prefill_seconds == 0) {
+      prefill_seconds = seconds_since(prefill_start);
+      decode_start = std::chrono::steady_clock::now();
+    }
   }
-  std::cout << decoder.flush() << std::endl;
+  std::cout << std::endl;
   const double decode_seconds = seconds_since(decode_start);
 
   // The first output token comes from the prefill logits; every later one costs a decode step.

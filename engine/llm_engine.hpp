@@ -1,0 +1,103 @@
+// The engine facade: requests in, per-choice events out; it ties the scheduler (what runs), an
+// executor (runs it) and the detokenizing stage (text, stop strings) together.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/request_output.hpp"
+#include "engine/request_state.hpp"
+#include "engine/scheduler.hpp"
+#include "engine/step_executor.hpp"
+#include "model/tokenizer/tokenizer.hpp"
+
+namespace glm4::engine {
+
+/// Counters since the engine started.
+struct engine_stats {
+  std::int64_t num_steps = 0;
+  std::int64_t num_batched_tokens = 0;
+  std::int64_t num_preemptions = 0;
+  std::int64_t num_prefix_hit_tokens = 0;  // prompt tokens admission found in the prefix cache
+};
+
+struct engine_config {
+  scheduler_config scheduler;
+  std::vector<token_id> eos_token_ids;  // end a choice unless ignore_eos (the sampler's too)
+  std::int64_t vocab_size = 0;          // for sampling_params::validate; 0 skips the id checks
+};
+
+// Life of a request (each of its n choices moves on its own once forked):
+//
+//   add_request --reject (reason)--> nothing queued
+//        |
+//        v          schedule: blocks       +---------+  prefill done: n > 1 forks
+//   +---------+ ------------------------> | RUNNING | ----------------------------+
+//   | WAITING |                           |         | <--------------------------+
+//   +---------+ <------------------------ +---------+
+//        |       preempt (recompute)           |  eos / stop id / stop string -> stop
+//        |                                     |  max_tokens / max_model_len  -> length
+//        | abort                               |  abort -> abort, executor fails -> error
+//        v                                     v
+//   +----------------------------------------------+
+//   | FINISHED: blocks freed, final event emitted  |
+//   +----------------------------------------------+
+class llm_engine {
+ public:
+  /// The tokenizer (may be null: no text) and the executor must outlive the engine.
+  llm_engine(const engine_config& config, step_executor& executor, const model::tokenizer* tokenizer);
+
+  /// Queues a request; the reason it was refused otherwise (bad parameter, duplicate id, a
+  /// prompt that can never fit the model length or the pool).
+  std::optional<std::string> add_request(request_id id, std::vector<token_id> prompt, const sampling_params& params);
+  /// Schedules and runs one step; the events of every choice that changed.
+  std::vector<request_output> step();
+  /// Ends the request in whatever state it is, freeing its blocks now; its final events (one per
+  /// unfinished choice), empty for an unknown or finished request.
+  std::vector<request_output> abort(request_id id);
+
+  bool has_unfinished() const { return !requests_.empty(); }
+  std::size_t num_unfinished() const { return requests_.size(); }
+  const scheduler& get_scheduler() const { return scheduler_; }
+  /// Tokens the last step computed.
+  std::int64_t last_num_batched_tokens() const { return last_num_batched_tokens_; }
+  const engine_stats& stats() const { return stats_; }
+
+ private:
+  struct sampled_row {
+    request_state* request;
+    std::int32_t choice_index;  // a forked choice does not exist until the step has run
+    std::int32_t row;           // index into the executor's results
+  };
+
+  choice_state& add_choice(request_state& request, std::int32_t index, std::unique_ptr<sequence> seq);
+  std::vector<sampled_row> build_step(const scheduler_output& out, model::step_batch& batch,
+                                      std::vector<row_sampling>& rows);
+  void fork_choices(request_state& request);
+  void accept_token(request_state& request, choice_state& choice, const sample_result& result,
+                    std::vector<request_output>& events);
+  std::optional<finish_reason> check_finish(const request_state& request, choice_state& choice,
+                                            token_id token, request_output& event);
+  void finish(request_state& request, choice_state& choice, finish_reason reason, request_output& event);
+  void end_request(request_state& request, finish_reason reason, const std::string& message,
+                   std::vector<request_output>& events);
+  void fail(const scheduler_output& out, const std::string& message, std::vector<request_output>& events);
+  request_output make_event(const request_state& request, const choice_state& choice) const;
+  void erase_if_done(request_id id);
+
+  engine_config config_;
+  step_executor& executor_;
+  const model::tokenizer* tokenizer_;
+  scheduler scheduler_;
+  std::unordered_map<request_id, std::unique_ptr<request_state>> requests_;
+  std::unordered_map<const sequence*, std::pair<request_state*, choice_state*>> owners_;
+  sequence_id next_sequence_id_ = 0;
+  std::int64_t last_num_batched_tokens_ = 0;
+  engine_stats stats_;
+};
+
+}  // namespace glm4::engine

@@ -1,0 +1,35 @@
+// The boundary between deciding and executing a step: the scheduler's side builds a batch, the
+// executor runs the model and samples on its device, and only token ids (and the logprobs asked
+// for) come back, never logits. Device actors implement it remotely later.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "engine/block_manager.hpp"
+#include "engine/sampler.hpp"
+#include "engine/sampling_params.hpp"
+#include "model/step_batch.hpp"
+
+namespace glm4::engine {
+
+/// How to sample logit row r of a step (rows as batch.logit_rows, one input each; a row index
+/// may repeat there to draw several choices from one position).
+struct row_sampling {
+  const sampling_params* params = nullptr;  // outlives execute()
+  sequence_sampling_state state;             // views valid during execute()
+};
+
+class step_executor {
+ public:
+  virtual ~step_executor() = default;
+
+  /// Performs `copies` (KV block copy-on-write), runs `batch`, and samples every logit row with
+  /// its input; returns one result per row, in row order. Throws on failure (the caller fails the
+  /// step's requests).
+  virtual std::vector<sample_result> execute(const model::step_batch& batch, std::span<const block_copy> copies,
+                                             std::span<const row_sampling> rows) = 0;
+};
+
+}  // namespace glm4::engine

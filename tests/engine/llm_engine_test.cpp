@@ -1,0 +1,197 @@
+// The engine facade over the fake executor: events, finish reasons, n > 1, abort, errors, stops.
+#include <catch2/catch.hpp>
+
+#include <map>
+#include <numeric>
+
+#include "engine/llm_engine.hpp"
+#include "tests/engine/fake_executor.hpp"
+
+namespace glm4::engine {
+namespace {
+
+using testing::fake_executor;
+using testing::reference_run;
+
+constexpr std::int64_t vocab = 64;
+const std::vector<token_id> eos{3};
+
+engine_config make_config(std::int32_t num_blocks = 64) {
+  engine_config c;
+  c.scheduler.num_blocks = num_blocks;
+  c.scheduler.block_size = 4;
+  c.scheduler.max_num_batched_tokens = 16;
+  c.scheduler.max_num_seqs = 8;
+  c.scheduler.max_model_len = 128;
+  c.eos_token_ids = eos;
+  c.vocab_size = vocab;
+  return c;
+}
+
+struct collected {
+  std::map<std::pair<request_id, std::int32_t>, std::vector<token_id>> tokens;
+  std::map<std::pair<request_id, std::int32_t>, std::string> text;
+  std::map<std::pair<request_id, std::int32_t>, request_output> last;
+  void add(const std::vector<request_output>& events) {
+    for (const auto& e : events) {
+      const auto key = std::pair{e.request, e.index};
+      for (const auto& t : e.tokens) tokens[key].push_back(t.token);
+      text[key] += e.text;
+      last[key] = e;
+    }
+  }
+};
+
+collected run_all(llm_engine& engine) {
+  collected c;
+  for (int i = 0; i < 10000 && engine.has_unfinished(); ++i) c.add(engine.step());
+  return c;
+}
+
+std::vector<token_id> prompt_of(std::int64_t n, token_id first = 10) {
+  std::vector<token_id> ids(static_cast<std::size_t>(n));
+  std::iota(ids.begin(), ids.end(), first);
+  return ids;
+}
+
+sampling_params greedy(std::int32_t max_tokens) {
+  sampling_params p;
+  p.temperature = 0.0;
+  p.max_tokens = max_tokens;
+  p.ignore_eos = true;
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("llm_engine streams a greedy request to its length limit", "[llm_engine]") {
+  const auto config = make_config();
+  fake_executor executor(config.scheduler.num_blocks, config.scheduler.block_size, vocab, eos);
+  llm_engine engine(config, executor, nullptr);
+  const auto params = greedy(12);
+  REQUIRE_FALSE(engine.add_request(1, prompt_of(30), params));
+  const auto result = run_all(engine);
+  const auto& last = result.last.at({1, 0});
+  REQUIRE(last.finish);
+  CHECK(*last.finish == finish_reason::length);
+  CHECK(last.num_prompt_tokens == 30);
+  CHECK(last.num_output_tokens == 12);
+  CHECK(result.tokens.at({1, 0}) == reference_run(prompt_of(30), params, 0, vocab, eos, 128));
+  CHECK(engine.get_scheduler().blocks().num_free_blocks() == config.scheduler.num_blocks);
+  CHECK(executor.max_step_tokens <= 16);
+}
+
+TEST_CASE("llm_engine stops on eos and stop ids, not before min_tokens", "[llm_engine]") {
+  const auto config = make_config();
+  fake_executor executor(config.scheduler.num_blocks, config.scheduler.block_size, vocab, eos);
+  llm_engine engine(config, executor, nullptr);
+  auto free_run = greedy(40);
+  const auto tokens = reference_run(prompt_of(5), free_run, 0, vocab, eos, 128);
+  sampling_params stop_params = greedy(40);
+  stop_params.stop_token_ids = {tokens[4]};
+  sampling_params min_params = stop_params;
+  min_params.min_tokens = 5 + 1;
+  sampling_params eos_params = greedy(40);
+  eos_params.ignore_eos = false;
+  eos_params.logit_bias = {{3, 100.0f}};  // eos becomes the argmax
+  eos_params.min_tokens = 2;
+  REQUIRE_FALSE(engine.add_request(1, prompt_of(5), stop_params));
+  REQUIRE_FALSE(engine.add_request(2, prompt_of(5), min_params));
+  REQUIRE_FALSE(engine.add_request(3, prompt_of(5), eos_params));
+  const auto result = run_all(engine);
+  const auto& first = result.tokens.at({1, 0});
+  CHECK(*result.last.at({1, 0}).finish == finish_reason::stop);
+  CHECK(first.back() == tokens[4]);
+  CHECK(std::ssize(first) <= 5);
+  CHECK(std::ssize(result.tokens.at({2, 0})) >= 6);
+  CHECK(result.tokens.at({2, 0}) == reference_run(prompt_of(5), min_params, 0, vocab, eos, 128));
+  CHECK(*result.last.at({3, 0}).finish == finish_reason::stop);
+  CHECK(result.tokens.at({3, 0}).size() == 3);  // eos masked for two tokens, then sampled
+  CHECK(result.tokens.at({3, 0}).back() == 3);
+}
+
+TEST_CASE("llm_engine forks n choices that share the prompt and sample on their own", "[llm_engine]") {
+  const auto config = make_config();
+  fake_executor executor(config.scheduler.num_blocks, config.scheduler.block_size, vocab, eos);
+  llm_engine engine(config, executor, nullptr);
+  sampling_params params;
+  params.temperature = 1.0;
+  params.seed = 42;
+  params.n = 3;
+  params.max_tokens = 9;
+  params.ignore_eos = true;
+  params.logprobs = true;
+  params.top_logprobs = 2;
+  REQUIRE_FALSE(engine.add_request(7, prompt_of(10), params));  // 10 tokens: a shared partial block
+  const auto result = run_all(engine);
+  for (std::int32_t i = 0; i < 3; ++i) {
+    sampling_params single = params;
+    single.n = 1;
+    CHECK(result.tokens.at({7, i}) == reference_run(prompt_of(10), single, child_seed(42, i), vocab, eos, 128));
+    CHECK(*result.last.at({7, i}).finish == finish_reason::length);
+    CHECK(result.last.at({7, i}).tokens.at(0).top_logprobs.size() == 2);
+  }
+  CHECK(result.tokens.at({7, 0}) != result.tokens.at({7, 1}));
+  CHECK(executor.num_copies == 2);  // two of the three choices copied the shared last block
+  CHECK(engine.get_scheduler().blocks().num_free_blocks() == config.scheduler.num_blocks);
+}
+
+TEST_CASE("llm_engine abort ends a request in any state and frees its blocks", "[llm_engine]") {
+  auto config = make_config();
+  config.scheduler.max_num_seqs = 1;
+  fake_executor executor(config.scheduler.num_blocks, config.scheduler.block_size, vocab, eos);
+  llm_engine engine(config, executor, nullptr);
+  auto params = greedy(50);
+  params.n = 2;
+  REQUIRE_FALSE(engine.add_request(1, prompt_of(40), params));
+  REQUIRE_FALSE(engine.add_request(2, prompt_of(8), greedy(50)));
+  engine.step();  // 1 is mid-prefill, 2 waits
+  CHECK(engine.get_scheduler().blocks().num_used_blocks() == 10);
+  const auto aborted = engine.abort(1);
+  REQUIRE(aborted.size() == 2);  // both choices, the unforked one included
+  for (const auto& e : aborted) CHECK(*e.finish == finish_reason::abort);
+  CHECK(engine.get_scheduler().blocks().num_used_blocks() == 0);
+  const auto waiting = engine.abort(2);
+  REQUIRE(waiting.size() == 1);
+  CHECK(*waiting[0].finish == finish_reason::abort);
+  CHECK_FALSE(engine.has_unfinished());
+  CHECK(engine.abort(2).empty());
+}
+
+TEST_CASE("llm_engine fails the step's requests when the executor throws", "[llm_engine]") {
+  const auto config = make_config();
+  fake_executor executor(config.scheduler.num_blocks, config.scheduler.block_size, vocab, eos);
+  llm_engine engine(config, executor, nullptr);
+  REQUIRE_FALSE(engine.add_request(1, prompt_of(6), greedy(5)));
+  executor.fail_next = true;
+  const auto events = engine.step();
+  REQUIRE(events.size() == 1);
+  CHECK(*events[0].finish == finish_reason::error);
+  CHECK(events[0].message == "device lost");
+  CHECK(engine.get_scheduler().blocks().num_used_blocks() == 0);
+  REQUIRE_FALSE(engine.add_request(2, prompt_of(6), greedy(5)));
+  const auto result = run_all(engine);
+  CHECK(*result.last.at({2, 0}).finish == finish_reason::length);
+}
+
+TEST_CASE("llm_engine rejects requests at submit with a reason", "[llm_engine]") {
+  const auto config = make_config(8);  // 32 tokens of KV
+  fake_executor executor(config.scheduler.num_blocks, config.scheduler.block_size, vocab, eos);
+  llm_engine engine(config, executor, nullptr);
+  auto too_long = engine.add_request(1, prompt_of(100), greedy(40));
+  REQUIRE(too_long);
+  CHECK_THAT(*too_long, Catch::Contains("max_model_len"));
+  auto no_room = engine.add_request(2, prompt_of(20), greedy(20));
+  REQUIRE(no_room);
+  CHECK_THAT(*no_room, Catch::Contains("KV blocks"));
+  auto bad = greedy(5);
+  bad.top_p = 2.0;
+  REQUIRE(engine.add_request(3, prompt_of(4), bad));
+  REQUIRE_FALSE(engine.add_request(4, prompt_of(4), greedy(5)));
+  auto duplicate = engine.add_request(4, prompt_of(4), greedy(5));
+  REQUIRE(duplicate);
+  CHECK_THAT(*duplicate, Catch::Contains("already in use"));
+  CHECK(engine.num_unfinished() == 1);
+}
+
+}  // namespace glm4::engine

@@ -1,0 +1,238 @@
+// glm4-actor bench: in-process serving benchmark over the engine. Random-token prompts (with an
+// optional shared system prefix) are kept `concurrency` in flight, closed loop; it reports output
+// throughput, time to first token and inter-token latency.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <random>
+
+#include "engine/llm_engine.hpp"
+#include "engine/local_executor.hpp"
+#include "kernels/backend.hpp"
+#include "model/checkpoint/checkpoint_loader.hpp"
+#include "model/tokenizer/tokenizer.hpp"
+#include "tools/cli/cli_support.hpp"
+
+namespace glm4::cli {
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+struct bench_flags {
+  std::string model_dir;
+  int num_prompts = 32;
+  int concurrency = 16;
+  int input_len = 128;
+  int output_len = 128;
+  int shared_prefix_len = 0;
+  bool no_prefix_caching = false;
+  bool json = false;
+  int threads = 0;
+  int num_blocks = 0;
+  int max_num_batched_tokens = 2048;
+  std::uint32_t seed = 0;
+};
+
+struct request_timing {
+  clock_type::time_point submitted;
+  std::optional<clock_type::time_point> first, last;
+  std::vector<double> gaps_ms;
+  std::int64_t num_output = 0;
+};
+
+struct bench_result {
+  double seconds = 0;
+  std::int64_t num_output = 0, num_prompt = 0;
+  std::vector<double> ttft_ms, later_ttft_ms, itl_ms;
+  engine::engine_stats stats;
+};
+
+double ms_between(clock_type::time_point a, clock_type::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+double percentile(std::vector<double> values, double p) {
+  if (values.empty()) return 0.0;
+  std::sort(values.begin(), values.end());
+  const auto rank = static_cast<std::size_t>(std::ceil(p / 100.0 * static_cast<double>(values.size())));
+  return values[std::clamp<std::size_t>(rank, 1, values.size()) - 1];
+}
+
+std::vector<std::vector<engine::token_id>> make_prompts(const bench_flags& flags, std::int64_t vocab) {
+  std::mt19937 rng(flags.seed);
+  // Ids below GLM-4's special tokens, so prompts are ordinary text.
+  std::uniform_int_distribution<engine::token_id> id(0, static_cast<engine::token_id>(std::min<std::int64_t>(vocab, 150000) - 1));
+  std::vector<engine::token_id> prefix(static_cast<std::size_t>(flags.shared_prefix_len));
+  for (auto& t : prefix) t = id(rng);
+  std::vector<std::vector<engine::token_id>> prompts;
+  for (int i = 0; i < flags.num_prompts; ++i) {
+    auto prompt = prefix;
+    for (int j = 0; j < flags.input_len; ++j) prompt.push_back(id(rng));
+    prompts.push_back(std::move(prompt));
+  }
+  return prompts;
+}
+
+// Closed loop: a new request enters as soon as one finishes.
+bench_result run_requests(engine::llm_engine& engine, const std::vector<std::vector<engine::token_id>>& prompts,
+                          const engine::sampling_params& params, int concurrency, engine::request_id first_id) {
+  std::vector<request_timing> timings(prompts.size());
+  std::size_t next = 0;
+  int in_flight = 0;
+  auto submit = [&] {
+    if (auto reason = engine.add_request(first_id + next, prompts[next], params))
+      throw std::runtime_error("request refused: " + *reason);
+    timings[next].submitted = clock_type::now();
+    ++next;
+    ++in_flight;
+  };
+  const auto start = clock_type::now();
+  while (next < prompts.size() && in_flight < concurrency) submit();
+  while (engine.has_unfinished()) {
+    const auto events = engine.step();
+    const auto now = clock_type::now();
+    for (const auto& e : events) {
+      request_timing& t = timings[e.request - first_id];
+      if (!e.tokens.empty()) {
+        if (!t.first)
+          t.first = now;
+        else
+          t.gaps_ms.push_back(ms_between(*t.last, now));
+        t.last = now;
+        t.num_output += std::ssize(e.tokens);
+      }
+      if (e.finish) --in_flight;
+    }
+    while (next < prompts.size() && in_flight < concurrency) submit();
+  }
+  bench_result result;
+  result.seconds = std::chrono::duration<double>(clock_type::now() - start).count();
+  for (std::size_t i = 0; i < timings.size(); ++i) {
+    const request_timing& t = timings[i];
+    result.num_output += t.num_output;
+    result.num_prompt += std::ssize(prompts[i]);
+    if (!t.first) continue;
+    result.ttft_ms.push_back(ms_between(t.submitted, *t.first));
+    if (i > 0) result.later_ttft_ms.push_back(result.ttft_ms.back());
+    result.itl_ms.insert(result.itl_ms.end(), t.gaps_ms.begin(), t.gaps_ms.end());
+  }
+  result.stats = engine.stats();
+  return result;
+}
+
+void print_result(const bench_flags& flags, const bench_result& r, const std::string& backend) {
+  const double output_rate = static_cast<double>(r.num_output) / r.seconds;
+  const double total_rate = static_cast<double>(r.num_output + r.num_prompt) / r.seconds;
+  if (flags.json) {
+    std::printf(
+        "{\"num_prompts\": %d, \"concurrency\": %d, \"input_len\": %d, \"output_len\": %d, \"shared_prefix_len\": %d, "
+        "\"prefix_caching\": %s, \"backend\": \"%s\", \"duration_s\": %.3f, \"output_tokens\": %lld, "
+        "\"output_tok_per_s\": %.3f, \"total_tok_per_s\": %.3f, \"ttft_ms_p50\": %.3f, \"ttft_ms_p99\": %.3f, "
+        "\"ttft_later_ms_p50\": %.3f, \"itl_ms_p50\": %.3f, \"itl_ms_p99\": %.3f, \"prefix_hit_tokens\": %lld, "
+        "\"preemptions\": %lld, \"steps\": %lld}\n",
+        flags.num_prompts, flags.concurrency, flags.input_len, flags.output_len, flags.shared_prefix_len,
+        flags.no_prefix_caching ? "false" : "true", backend.c_str(), r.seconds, static_cast<long long>(r.num_output),
+        output_rate, total_rate, percentile(r.ttft_ms, 50), percentile(r.ttft_ms, 99), percentile(r.later_ttft_ms, 50),
+        percentile(r.itl_ms, 50), percentile(r.itl_ms, 99), static_cast<long long>(r.stats.num_prefix_hit_tokens),
+        static_cast<long long>(r.stats.num_preemptions), static_cast<long long>(r.stats.num_steps));
+    return;
+  }
+  std::printf("bench: %d prompts, concurrency %d, input %d (+%d shared prefix), output %d, prefix caching %s, backend %s\n",
+              flags.num_prompts, flags.concurrency, flags.input_len, flags.shared_prefix_len, flags.output_len,
+              flags.no_prefix_caching ? "off" : "on", backend.c_str());
+  std::printf("duration:          %.3f s (%lld steps)\n", r.seconds, static_cast<long long>(r.stats.num_steps));
+  std::printf("output tok/s:      %.2f\n", output_rate);
+  std::printf("total tok/s:       %.2f (prompt + output)\n", total_rate);
+  std::printf("TTFT ms:           p50 %.1f  p99 %.1f  (later requests p50 %.1f)\n", percentile(r.ttft_ms, 50),
+              percentile(r.ttft_ms, 99), percentile(r.later_ttft_ms, 50));
+  std::printf("inter-token ms:    p50 %.1f  p99 %.1f\n", percentile(r.itl_ms, 50), percentile(r.itl_ms, 99));
+  std::printf("prefix cache hits: %lld tokens, preemptions %lld\n", static_cast<long long>(r.stats.num_prefix_hit_tokens),
+              static_cast<long long>(r.stats.num_preemptions));
+}
+
+int run_bench(const CLI::App& command, const bench_flags& flags) {
+  const auto checkpoint = model::load_checkpoint(flags.model_dir);
+  const auto tok = model::tokenizer::load(flags.model_dir);
+  const std::int64_t seq_len = std::int64_t{flags.shared_prefix_len} + flags.input_len + flags.output_len;
+  if (checkpoint.config.max_position_embeddings > 0 && seq_len > checkpoint.config.max_position_embeddings)
+    throw usage_error(command, "--shared-prefix-len + --input-len + --output-len (" + std::to_string(seq_len) +
+                                   ") exceeds the model's " + std::to_string(checkpoint.config.max_position_embeddings) +
+                                   " positions");
+  engine::engine_config config;
+  config.scheduler.block_size = 16;
+  const std::int64_t blocks_per_seq = (seq_len + 15) / 16;
+  config.scheduler.num_blocks = flags.num_blocks > 0
+                                    ? flags.num_blocks
+                                    : static_cast<std::int32_t>(blocks_per_seq * (flags.concurrency + 1) + 16);
+  config.scheduler.enable_prefix_caching = !flags.no_prefix_caching;
+  config.scheduler.max_num_batched_tokens = flags.max_num_batched_tokens;
+  config.scheduler.max_num_seqs = std::max(flags.concurrency, 1);
+  config.scheduler.max_model_len = seq_len;
+  config.eos_token_ids = checkpoint.generation.eos_token_ids;
+  if (config.eos_token_ids.empty()) config.eos_token_ids = tok.end_of_reply_ids();
+  config.vocab_size = checkpoint.config.vocab_size;
+
+  auto backend = kernels::make_cpu_backend(flags.threads);
+  model::glm4_model forward(checkpoint.config, checkpoint.weights, *backend);
+  engine::local_executor executor(forward, config.scheduler.num_blocks, config.scheduler.block_size, config.eos_token_ids);
+  engine::llm_engine engine(config, executor, &tok);
+
+  engine::sampling_params params;
+  params.temperature = 0.0;
+  params.ignore_eos = true;
+  params.max_tokens = flags.output_len;
+  params.min_tokens = flags.output_len;
+
+  // Warm-up (scratch allocation, page faults on the weights); its prompt shares nothing.
+  bench_flags warm_flags = flags;
+  warm_flags.num_prompts = 1;
+  warm_flags.shared_prefix_len = 0;
+  warm_flags.input_len = 8;
+  warm_flags.seed = flags.seed + 1;
+  auto warm_params = params;
+  warm_params.max_tokens = warm_params.min_tokens = 2;
+  run_requests(engine, make_prompts(warm_flags, checkpoint.config.vocab_size), warm_params, 1, 1u << 30);
+  const engine::engine_stats warm_stats = engine.stats();
+
+  bench_result result = run_requests(engine, make_prompts(flags, checkpoint.config.vocab_size), params, flags.concurrency, 0);
+  result.stats.num_steps -= warm_stats.num_steps;
+  result.stats.num_prefix_hit_tokens -= warm_stats.num_prefix_hit_tokens;
+  result.stats.num_preemptions -= warm_stats.num_preemptions;
+  print_result(flags, result, backend->name());
+  return 0;
+}
+
+}  // namespace
+
+command_runner add_bench_command(CLI::App& command) {
+  auto flags = std::make_shared<bench_flags>();
+  command.add_option("--model", flags->model_dir, "Checkpoint directory (config.json, safetensors, tokenizer)")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  command.add_option("--num-prompts", flags->num_prompts, "Requests to run")->check(CLI::PositiveNumber)->capture_default_str();
+  command.add_option("--concurrency", flags->concurrency, "Requests in flight at once")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  command.add_option("--input-len", flags->input_len, "Prompt tokens of each request (after the shared prefix)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  command.add_option("--output-len", flags->output_len, "Tokens each request generates")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  command.add_option("--shared-prefix-len", flags->shared_prefix_len, "Tokens of a system prompt every request starts with")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  command.add_flag("--no-prefix-caching", flags->no_prefix_caching, "Disable the KV prefix cache");
+  command.add_flag("--json", flags->json, "Print one JSON object instead of text");
+  command.add_option("--threads", flags->threads, "CPU threads (0 = all)")->check(CLI::NonNegativeNumber);
+  command.add_option("--num-blocks", flags->num_blocks, "KV blocks of 16 tokens (0 = enough for the concurrency)")
+      ->check(CLI::NonNegativeNumber);
+  command.add_option("--max-num-batched-tokens", flags->max_num_batched_tokens, "Tokens one step computes at most")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  command.add_option("--seed", flags->seed, "Seed of the random prompts")->capture_default_str();
+  return [flags, &command] { return run_bench(command, *flags); };
+}
+
+}  // namespace glm4::cli
