@@ -48,6 +48,14 @@ TEST_CASE("bad arguments give one error line, the usage and exit code 2", "[cli]
   require_usage_error({"generate", "--model", GLM4_TEST_DATA_DIR}, "--prompt");
 }
 
+TEST_CASE("an out-of-range sampling flag is named as the user typed it", "[cli]") {
+  const std::string model = std::string(GLM4_TEST_DATA_DIR) + "/models/glm-bf16";
+  require_usage_error({"generate", "--model", model, "--prompt", "hi", "--top-p", "1.5"}, "--top-p");
+  require_usage_error({"generate", "--model", model, "--prompt", "hi", "--repetition-penalty", "0"},
+                      "--repetition-penalty");
+  require_usage_error({"generate", "--model", model, "--prompt", "hi", "--system", "be brief"}, "--chat");
+}
+
 TEST_CASE("a directory that is not a checkpoint is a runtime error naming the file", "[cli]") {
   const auto result = run_command({glm4_actor_path(), "generate", "--model", GLM4_TEST_DATA_DIR, "--prompt", "hi"});
   CAPTURE(result.err);

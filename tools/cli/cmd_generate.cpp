@@ -1,4 +1,5 @@
 // glm4-actor generate: one prompt, no server; streams text to stdout, speed to stderr.
+#include <algorithm>
 #include <chrono>
 #include <iostream>
 
@@ -53,8 +54,12 @@ int run_generate(const CLI::App& command, const generate_flags& flags) {
 
   const auto checkpoint = model::load_checkpoint(flags.model_dir);
   const auto tok = model::tokenizer::load(flags.model_dir);
-  if (auto error = sampling.validate(checkpoint.config.vocab_size))
-    throw usage_error(command, "--" + error->param + ": " + error->message);
+  if (auto error = sampling.validate(checkpoint.config.vocab_size)) {
+    // The engine names request fields (top_p); the flag spelling is --top-p.
+    std::string flag = error->param;
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    throw usage_error(command, "--" + flag + ": " + error->message);
+  }
 
   const auto ids = prompt_ids(tok, flags);
   const auto max_len = static_cast<std::int64_t>(ids.size()) + flags.max_tokens;
