@@ -3,7 +3,9 @@
 
 #include <catch2/catch.hpp>
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <iostream>
 #include <limits>
 #include <random>
 #include <vector>
@@ -25,6 +27,52 @@ std::vector<token_id> kept(const std::vector<float>& logits) {
   for (std::size_t i = 0; i < logits.size(); ++i)
     if (logits[i] != -inf) ids.push_back(static_cast<token_id>(i));
   return ids;
+}
+
+// What apply_top_p must keep: rank every token (logit descending, lower id first on ties) and
+// keep it while the mass ranked above it is below top_p of the total.
+std::vector<token_id> top_p_by_full_sort(const std::vector<float>& row, double top_p) {
+  if (top_p >= 1.0) return kept(row);
+  const float best = *std::max_element(row.begin(), row.end());
+  if (best == -inf) return {};
+  std::vector<token_id> order;
+  double total = 0.0;
+  for (std::size_t i = 0; i < row.size(); ++i) {
+    if (row[i] == -inf) continue;
+    order.push_back(static_cast<token_id>(i));
+    total += std::exp(double{row[i]} - best);
+  }
+  std::sort(order.begin(), order.end(), [&](token_id a, token_id b) {
+    return row[a] != row[b] ? row[a] > row[b] : a < b;
+  });
+  std::vector<token_id> expected;
+  double mass_above = 0.0;
+  for (token_id id : order) {
+    if (mass_above >= top_p * total) break;
+    expected.push_back(id);
+    mass_above += std::exp(double{row[id]} - best);
+  }
+  std::sort(expected.begin(), expected.end());
+  return expected;
+}
+
+constexpr std::size_t glm4_vocab_size = 151552;
+
+// Logits of a random-weight model: small spread, so the softmax is nearly uniform.
+std::vector<float> flat_row(std::mt19937& random) {
+  std::normal_distribution<float> normal(0.0f, 0.5f);
+  std::vector<float> row(glm4_vocab_size);
+  for (float& x : row) x = normal(random);
+  return row;
+}
+
+// Logits of a trained model: a few tokens far above a wide tail.
+std::vector<float> peaked_row(std::mt19937& random) {
+  std::normal_distribution<float> normal(0.0f, 2.0f);
+  std::vector<float> row(glm4_vocab_size);
+  for (float& x : row) x = normal(random);
+  for (std::size_t i = 0; i < 8; ++i) row[random() % row.size()] = 20.0f - static_cast<float>(i);
+  return row;
 }
 
 }  // namespace
@@ -142,6 +190,78 @@ TEST_CASE("top_p agrees with a full-sort reference on random rows", "[logits]") 
     apply_top_p(row, top_p);
     INFO("top_p " << top_p);
     CHECK(kept(row) == expected);
+  }
+}
+
+TEST_CASE("top_p agrees with the reference on rows of exact ties and -inf", "[logits]") {
+  std::mt19937 random(11);
+  const std::vector<float> levels = {-inf, -3.0f, -1.0f, 0.0f, 0.5f, 2.0f};
+  for (int trial = 0; trial < 40; ++trial) {
+    // Few distinct values, so the cut usually falls inside a group of equal logits.
+    std::vector<float> row(1 + random() % 5000);
+    const auto num_levels = 2 + random() % (levels.size() - 1);
+    for (float& x : row) x = levels[random() % num_levels];
+    const double top_p = std::uniform_real_distribution<double>(0.0, 1.0)(random);
+    const auto expected = top_p_by_full_sort(row, top_p);
+    apply_top_p(row, top_p);
+    INFO("trial " << trial << " size " << row.size() << " top_p " << top_p);
+    CHECK(kept(row) == expected);
+  }
+}
+
+TEST_CASE("top_p on equal logits keeps the lowest ids, the cut landing exactly on the mass", "[logits]") {
+  for (const double top_p : {0.25, 0.5, 0.75, 0.3}) {
+    std::vector<float> row(4096, 1.0f);
+    row[7] = -inf;  // 4095 finite tokens of mass 1 each: sums are exact integers
+    const auto expected = top_p_by_full_sort(row, top_p);
+    apply_top_p(row, top_p);
+    INFO("top_p " << top_p);
+    CHECK(kept(row) == expected);
+    CHECK(kept(row).size() == static_cast<std::size_t>(std::ceil(top_p * 4095)));
+  }
+  std::vector<float> masked(10, -inf);
+  apply_top_p(masked, 0.5);
+  CHECK(kept(masked).empty());
+}
+
+TEST_CASE("top_p agrees with the reference on full-vocabulary flat and peaked rows", "[logits]") {
+  std::mt19937 random(13);
+  for (const double top_p : {0.8, 0.95, 0.3, 0.999999}) {
+    for (auto row : {flat_row(random), peaked_row(random)}) {
+      const auto expected = top_p_by_full_sort(row, top_p);
+      apply_top_p(row, top_p);
+      INFO("top_p " << top_p);
+      CHECK(kept(row) == expected);
+    }
+  }
+}
+
+TEST_CASE("top_p per-row time on full-vocabulary rows", "[.bench][logits]") {
+  std::mt19937 random(17);
+  const auto time_rows = [&](const char* name, const std::vector<float>& row, double top_p) {
+    // Median and best of several runs: the build machine is shared, so single runs are noisy.
+    constexpr std::size_t num_reps = 21;
+    std::vector<double> times_ms;
+    std::size_t num_kept = 0;
+    for (std::size_t rep = 0; rep < num_reps; ++rep) {
+      auto copy = row;
+      const auto start = std::chrono::steady_clock::now();
+      apply_top_p(copy, top_p);
+      const auto stop = std::chrono::steady_clock::now();
+      times_ms.push_back(std::chrono::duration<double, std::milli>(stop - start).count());
+      num_kept = kept(copy).size();
+    }
+    std::sort(times_ms.begin(), times_ms.end());
+    std::cout << "top_p " << top_p << " " << name << " row (V=" << row.size()
+              << "): median " << times_ms[num_reps / 2] << " ms/row, best " << times_ms[0]
+              << " ms, " << num_kept << " kept\n";
+    CHECK(num_kept > 0);
+  };
+  const auto flat = flat_row(random);
+  const auto peaked = peaked_row(random);
+  for (const double top_p : {0.8, 0.95}) {
+    time_rows("flat", flat, top_p);
+    time_rows("peaked", peaked, top_p);
   }
 }
 
