@@ -12,4 +12,7 @@ struct checkpoint_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// The json_raise of checkpoint code (model/json/json_file.hpp).
+[[noreturn]] inline void throw_checkpoint_error(const std::string& message) { throw checkpoint_error(message); }
+
 }  // namespace glm4::model

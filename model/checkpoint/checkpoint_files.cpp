@@ -5,7 +5,7 @@
 #include <map>
 
 #include "model/checkpoint/checkpoint_error.hpp"
-#include "model/checkpoint/json_file.hpp"
+#include "model/json/json_file.hpp"
 #include "model/checkpoint/progress.hpp"
 
 namespace glm4::model {
@@ -31,8 +31,8 @@ constexpr const char* single_name = "model.safetensors";
 
 // Shard file name -> the tensors the index places there.
 std::map<std::string, std::vector<std::string>> read_index(const fs::path& path) {
-  const auto value = parse_json_file(path);
-  const json_fields index(value, path.string());
+  const auto value = parse_json_file(path, throw_checkpoint_error);
+  const json_fields index(value, path.string(), throw_checkpoint_error);
   const auto* map = index.find("weight_map");
   if (!map) index.fail("weight_map", "missing");
   if (!map->is_object()) index.fail("weight_map", "expected an object of tensor name -> file name");

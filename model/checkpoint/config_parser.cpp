@@ -5,7 +5,7 @@
 #include <sstream>
 
 #include "model/checkpoint/checkpoint_error.hpp"
-#include "model/checkpoint/json_file.hpp"
+#include "model/json/json_file.hpp"
 
 namespace glm4::model {
 
@@ -122,7 +122,8 @@ model_config parse_glm(const json_fields& json, checkpoint_layout layout) {
   }
   // transformers >= 5 moves rope_theta and partial_rotary_factor into "rope_parameters".
   std::optional<json_fields> rope;
-  if (const auto* parameters = json.find("rope_parameters")) rope.emplace(*parameters, json.label() + " rope_parameters");
+  if (const auto* parameters = json.find("rope_parameters"))
+    rope.emplace(*parameters, json.label() + " rope_parameters", throw_checkpoint_error);
 
   model_config config;
   config.layout = layout;
@@ -212,8 +213,8 @@ std::string supported_architectures() {
 }
 
 model_config parse_model_config(std::string_view json_text, const std::string& label) {
-  const auto value = parse_json_text(json_text, label);
-  const json_fields json(value, label);
+  const auto value = parse_json_text(json_text, label, throw_checkpoint_error);
+  const json_fields json(value, label, throw_checkpoint_error);
   const checkpoint_layout layout = detect_layout(json);
   model_config config = layout == checkpoint_layout::chatglm ? parse_chatglm(json) : parse_glm(json, layout);
   validate(config, json);
@@ -230,8 +231,8 @@ generation_config parse_generation_config(std::string_view json_text, const std:
                                           std::string_view fallback_json, const std::string& fallback_label) {
   generation_config generation;
   auto read = [&](std::string_view text, const std::string& name) {
-    const auto value = parse_json_text(text, name);
-    const json_fields json(value, name);
+    const auto value = parse_json_text(text, name, throw_checkpoint_error);
+    const json_fields json(value, name, throw_checkpoint_error);
     if (generation.eos_token_ids.empty()) generation.eos_token_ids = parse_token_ids(json, "eos_token_id");
     if (!generation.pad_token_id) {
       auto pad = parse_token_ids(json, "pad_token_id");

@@ -5,7 +5,7 @@
 #include <boost/json.hpp>
 
 #include "model/checkpoint/checkpoint_error.hpp"
-#include "model/checkpoint/json_file.hpp"
+#include "model/json/json_file.hpp"
 
 namespace glm4::model {
 

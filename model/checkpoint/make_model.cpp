@@ -10,7 +10,7 @@
 #include "model/checkpoint/checkpoint_error.hpp"
 #include "model/checkpoint/config_writer.hpp"
 #include "model/checkpoint/embedded_tokenizer.hpp"
-#include "model/checkpoint/json_file.hpp"
+#include "model/json/json_file.hpp"
 #include "model/checkpoint/progress.hpp"
 #include "model/checkpoint/safetensors_writer.hpp"
 #include "model/checkpoint/weight_generator.hpp"
@@ -46,7 +46,7 @@ std::string_view embedded(std::string_view name) {
 
 // The stop ids are whatever the embedded tokenizer gives <|endoftext|>, <|user|>, <|observation|>.
 generation_config tokenizer_stop_ids() {
-  const auto value = parse_json_text(embedded("tokenizer.json"), "embedded tokenizer.json");
+  const auto value = parse_json_text(embedded("tokenizer.json"), "embedded tokenizer.json", throw_checkpoint_error);
   const auto* added = value.is_object() ? value.get_object().if_contains("added_tokens") : nullptr;
   if (!added || !added->is_array()) throw checkpoint_error("make-model: embedded tokenizer.json has no added_tokens");
   generation_config generation;

@@ -10,7 +10,7 @@
 #include <cstring>
 
 #include "model/checkpoint/checkpoint_error.hpp"
-#include "model/checkpoint/json_file.hpp"
+#include "model/json/json_file.hpp"
 
 namespace glm4::model {
 
@@ -125,7 +125,7 @@ safetensors_file safetensors_file::open(const std::filesystem::path& path) {
                 " bytes): truncated, or not a safetensors file");
 
   const std::string_view header_text(reinterpret_cast<const char*>(file.mapping_->data()) + header_length_bytes, header_size);
-  const auto header = parse_json_text(header_text, path.string() + " (safetensors header)");
+  const auto header = parse_json_text(header_text, path.string() + " (safetensors header)", throw_checkpoint_error);
   const auto* object = header.if_object();
   if (!object) reader.fail("the safetensors header is not a JSON object");
 

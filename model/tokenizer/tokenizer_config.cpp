@@ -3,11 +3,12 @@
 #include <algorithm>
 #include <charconv>
 
-#include "model/tokenizer/json_reader.hpp"
+#include "model/json/json_file.hpp"
+#include "model/tokenizer/tokenizer_error.hpp"
 
 namespace glm4::model {
 
-added_token read_added_token(const tokenizer_json_reader& file, const boost::json::value& v, token_id id,
+added_token read_added_token(const json_document& file, const boost::json::value& v, token_id id,
                              const std::string& field) {
   const boost::json::object& o = file.object(v, field);
   added_token token;
@@ -27,7 +28,7 @@ added_token read_added_token(const tokenizer_json_reader& file, const boost::jso
 }
 
 tokenizer_config read_tokenizer_config(const std::filesystem::path& path) {
-  const tokenizer_json_reader file(path);
+  const json_document file(path, throw_tokenizer_error);
   const boost::json::object& root = file.object(file.root(), "(top level)");
   tokenizer_config config;
   if (const boost::json::value* t = file.member(root, "chat_template")) {

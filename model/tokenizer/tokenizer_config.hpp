@@ -5,9 +5,9 @@
 #include <filesystem>
 #include <vector>
 
+#include "model/json/json_file.hpp"
 #include "model/tokenizer/added_tokens.hpp"
 #include "model/tokenizer/chat_template.hpp"
-#include "model/tokenizer/json_reader.hpp"
 
 namespace glm4::model {
 
@@ -21,7 +21,7 @@ tokenizer_config read_tokenizer_config(const std::filesystem::path& file);
 
 /// Reads one HF added-token object (tokenizer.json "added_tokens"[i] or an
 /// added_tokens_decoder value); field names where it sits, for errors.
-added_token read_added_token(const tokenizer_json_reader& file, const boost::json::value& v, token_id id,
+added_token read_added_token(const json_document& file, const boost::json::value& v, token_id id,
                              const std::string& field);
 
 }  // namespace glm4::model

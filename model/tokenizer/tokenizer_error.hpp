@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stdexcept>
+#include <string>
 
 namespace glm4::model {
 
@@ -10,5 +11,8 @@ class tokenizer_error : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
+
+/// The json_raise of tokenizer code (model/json/json_file.hpp).
+[[noreturn]] inline void throw_tokenizer_error(const std::string& message) { throw tokenizer_error(message); }
 
 }  // namespace glm4::model

@@ -1,27 +1,28 @@
 // tokenizer::load_tokenizer_json: HF tokenizer.json with a byte-level BPE model.
 #include <boost/json.hpp>
 
+#include "model/json/json_file.hpp"
 #include "model/tokenizer/byte_level.hpp"
-#include "model/tokenizer/json_reader.hpp"
 #include "model/tokenizer/tokenizer.hpp"
 #include "model/tokenizer/tokenizer_config.hpp"
+#include "model/tokenizer/tokenizer_error.hpp"
 
 namespace glm4::model {
 namespace {
 
-std::string_view type_of(const tokenizer_json_reader& file, const boost::json::object& o,
+std::string_view type_of(const json_document& file, const boost::json::object& o,
                          const std::string& field) {
   return file.string(file.required(o, "type", field + ".type"), field + ".type");
 }
 
-bool flag_or(const tokenizer_json_reader& file, const boost::json::object& o, std::string_view key,
+bool flag_or(const json_document& file, const boost::json::object& o, std::string_view key,
              bool fallback, const std::string& field) {
   const boost::json::value* v = file.member(o, key);
   return v ? file.boolean(*v, field + "." + std::string(key)) : fallback;
 }
 
 // The ByteLevel step: returns the split pattern it implies (GPT-2's when use_regex).
-std::optional<std::string> read_byte_level(const tokenizer_json_reader& file, const boost::json::object& o,
+std::optional<std::string> read_byte_level(const json_document& file, const boost::json::object& o,
                                            const std::string& field) {
   if (flag_or(file, o, "add_prefix_space", false, field)) {
     file.fail(field + ".add_prefix_space", "true is not supported (GLM-4 uses false)");
@@ -30,7 +31,7 @@ std::optional<std::string> read_byte_level(const tokenizer_json_reader& file, co
   return std::nullopt;
 }
 
-std::string read_split(const tokenizer_json_reader& file, const boost::json::object& o,
+std::string read_split(const json_document& file, const boost::json::object& o,
                        const std::string& field) {
   const boost::json::object& pattern =
       file.object(file.required(o, "pattern", field + ".pattern"), field + ".pattern");
@@ -46,7 +47,7 @@ std::string read_split(const tokenizer_json_reader& file, const boost::json::obj
 
 // GLM-4: Sequence[Split(pattern, Isolated), ByteLevel(use_regex = false)]; also a lone
 // ByteLevel (GPT-2's pattern).
-std::string read_pre_tokenizer(const tokenizer_json_reader& file, const boost::json::object& root) {
+std::string read_pre_tokenizer(const json_document& file, const boost::json::object& root) {
   const boost::json::value* pre = file.member(root, "pre_tokenizer");
   if (pre == nullptr) file.fail("pre_tokenizer", "missing; expected Split + ByteLevel");
   const boost::json::object& o = file.object(*pre, "pre_tokenizer");
@@ -85,7 +86,7 @@ std::string read_pre_tokenizer(const tokenizer_json_reader& file, const boost::j
 }
 
 // "a b" (older files) or ["a", "b"] (tokenizers >= 0.20).
-std::pair<std::string, std::string> read_merge(const tokenizer_json_reader& file, const boost::json::value& v,
+std::pair<std::string, std::string> read_merge(const json_document& file, const boost::json::value& v,
                                                const std::string& field) {
   if (v.is_string()) {
     const std::string_view line = v.get_string();
@@ -100,7 +101,7 @@ std::pair<std::string, std::string> read_merge(const tokenizer_json_reader& file
   return {std::string(file.string(pair[0], field + "[0]")), std::string(file.string(pair[1], field + "[1]"))};
 }
 
-bpe_model read_model(const tokenizer_json_reader& file, const boost::json::object& root) {
+bpe_model read_model(const json_document& file, const boost::json::object& root) {
   const boost::json::object& m = file.object(file.required(root, "model", "model"), "model");
   if (const boost::json::value* type = file.member(m, "type");
       type && file.string(*type, "model.type") != "BPE") {
@@ -142,7 +143,7 @@ bpe_model read_model(const tokenizer_json_reader& file, const boost::json::objec
 }  // namespace
 
 tokenizer tokenizer::load_tokenizer_json(const std::filesystem::path& path) {
-  const tokenizer_json_reader file(path);
+  const json_document file(path, throw_tokenizer_error);
   const boost::json::object& root = file.object(file.root(), "(top level)");
   if (const boost::json::value* normalizer = file.member(root, "normalizer")) {
     file.fail("normalizer",

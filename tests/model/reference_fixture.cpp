@@ -2,7 +2,8 @@
 
 #include <stdexcept>
 
-#include "model/checkpoint/json_file.hpp"
+#include "model/checkpoint/checkpoint_error.hpp"
+#include "model/json/json_file.hpp"
 
 namespace glm4::test {
 namespace {
@@ -19,7 +20,7 @@ std::filesystem::path test_data_dir() { return GLM4_TEST_DATA_DIR; }
 
 reference_set load_reference(const std::string& name) {
   const std::filesystem::path base = test_data_dir() / "reference" / name;
-  const boost::json::value json = model::parse_json_file(base.string() + ".json");
+  const boost::json::value json = model::parse_json_file(base.string() + ".json", model::throw_checkpoint_error);
   const boost::json::object& root = json.as_object();
   reference_set set{name, {}, root.at("logit_scale").to_number<double>(),
                     root.at("weights_dtype").as_string() == "bfloat16", root.at("compute_dtype").as_string() == "float32", {},

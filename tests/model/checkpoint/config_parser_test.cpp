@@ -240,7 +240,7 @@ TEST_CASE("config: an unknown architecture lists the supported ones", "[config][
 
 TEST_CASE("config: invalid JSON reports the line and column", "[config][errors]") {
   const auto message = error_of("{\n  \"model_type\": \"glm\",\n  \"hidden_size\": 40 96\n}");
-  CHECK_THAT(message, Contains("/models/x/config.json") && Contains("invalid JSON") && Contains("line 3"));
+  CHECK_THAT(message, Contains("/models/x/config.json") && Contains("invalid JSON") && Contains("config.json:3:"));
   CHECK_THAT(error_of("[1, 2]"), Contains("object"));
 }
 

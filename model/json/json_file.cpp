@@ -1,16 +1,21 @@
-#include "model/checkpoint/json_file.hpp"
+#include "model/json/json_file.hpp"
 
 #include <charconv>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
-
-#include "model/checkpoint/checkpoint_error.hpp"
 
 namespace glm4::model {
 
 namespace {
 
+[[noreturn]] void raise_error(json_raise raise, const std::string& message) {
+  raise(message);
+  std::abort();  // a json_raise that returns is a programming error
+}
+
+// "L:C" of `offset` in `text`, both counted from 1.
 std::string position_of(std::string_view text, std::size_t offset) {
   std::size_t line = 1;
   std::size_t column = 1;
@@ -22,22 +27,25 @@ std::string position_of(std::string_view text, std::size_t offset) {
       ++column;
     }
   }
-  return "line " + std::to_string(line) + ", column " + std::to_string(column);
+  return std::to_string(line) + ":" + std::to_string(column);
 }
 
-std::optional<std::int64_t> as_integer(const boost::json::value& value) {
+std::optional<std::int64_t> exact_integer(const boost::json::value& value) {
   if (value.is_int64()) return value.get_int64();
-  if (value.is_uint64()) {
-    if (value.get_uint64() > static_cast<std::uint64_t>(INT64_MAX)) return std::nullopt;
+  if (value.is_uint64() && value.get_uint64() <= static_cast<std::uint64_t>(INT64_MAX))
     return static_cast<std::int64_t>(value.get_uint64());
-  }
-  // Some exporters write 4096.0 for integers.
+  return std::nullopt;
+}
+
+// exact_integer, and also a whole double: some config exporters write 4096.0 for integers.
+std::optional<std::int64_t> lenient_integer(const boost::json::value& value) {
   if (value.is_double()) {
     const double number = value.get_double();
     if (std::isfinite(number) && number == std::floor(number) && std::fabs(number) < 9.0e15)
       return static_cast<std::int64_t>(number);
+    return std::nullopt;
   }
-  return std::nullopt;
+  return exact_integer(value);
 }
 
 // Shortest round-trip form, as Python writes floats (0.5, 1.5625e-07), not Boost's 5E-1.
@@ -76,6 +84,11 @@ void write_pretty(const boost::json::value& value, int depth, std::string& out) 
   }
 }
 
+// "<kind> <value>", what a mistyped key held.
+std::string described(const boost::json::value& value) {
+  return std::string(json_kind_name(value)) + " " + boost::json::serialize(value);
+}
+
 }  // namespace
 
 std::string pretty_json(const boost::json::value& value) {
@@ -84,23 +97,21 @@ std::string pretty_json(const boost::json::value& value) {
   return out + "\n";
 }
 
-boost::json::value parse_json_text(std::string_view text, const std::string& label) {
+boost::json::value parse_json_text(std::string_view text, const std::string& label, json_raise raise) {
   boost::json::stream_parser parser;
   boost::system::error_code error;
   const std::size_t consumed = parser.write_some(text.data(), text.size(), error);
   if (!error) parser.finish(error);
-  if (error) {
-    throw checkpoint_error(label + ": invalid JSON at " + position_of(text, consumed) + ": " + error.message());
-  }
+  if (error) raise_error(raise, label + ":" + position_of(text, consumed) + ": invalid JSON: " + error.message());
   return parser.release();
 }
 
-boost::json::value parse_json_file(const std::filesystem::path& path) {
+boost::json::value parse_json_file(const std::filesystem::path& path, json_raise raise) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw checkpoint_error(path.string() + ": cannot open file");
+  if (!in) raise_error(raise, path.string() + ": cannot open the file");
   std::ostringstream text;
   text << in.rdbuf();
-  return parse_json_text(text.str(), path.string());
+  return parse_json_text(text.str(), path.string(), raise);
 }
 
 std::string_view json_kind_name(const boost::json::value& value) {
@@ -117,9 +128,9 @@ std::string_view json_kind_name(const boost::json::value& value) {
   return "?";
 }
 
-json_fields::json_fields(const boost::json::value& value, std::string label)
-    : object_(value.if_object()), label_(std::move(label)) {
-  if (!object_) throw checkpoint_error(label_ + ": expected a JSON object, got " + std::string(json_kind_name(value)));
+json_fields::json_fields(const boost::json::value& value, std::string label, json_raise raise)
+    : object_(value.if_object()), label_(std::move(label)), raise_(raise) {
+  if (!object_) raise_error(raise_, label_ + ": expected a JSON object, got " + std::string(json_kind_name(value)));
 }
 
 const boost::json::value* json_fields::find(std::string_view key) const {
@@ -131,14 +142,14 @@ const boost::json::value* json_fields::find(std::string_view key) const {
 bool json_fields::has(std::string_view key) const { return find(key) != nullptr; }
 
 void json_fields::fail(std::string_view key, const std::string& why) const {
-  throw checkpoint_error(label_ + ": key \"" + std::string(key) + "\": " + why);
+  raise_error(raise_, label_ + ": key \"" + std::string(key) + "\": " + why);
 }
 
 std::optional<std::int64_t> json_fields::optional_int(std::string_view key) const {
   const auto* value = find(key);
   if (!value) return std::nullopt;
-  auto number = as_integer(*value);
-  if (!number) fail(key, "expected an integer, got " + std::string(json_kind_name(*value)) + " " + boost::json::serialize(*value));
+  auto number = lenient_integer(*value);
+  if (!number) fail(key, "expected an integer, got " + described(*value));
   return number;
 }
 
@@ -154,7 +165,7 @@ std::optional<double> json_fields::optional_number(std::string_view key) const {
   if (value->is_double()) return value->get_double();
   if (value->is_int64()) return static_cast<double>(value->get_int64());
   if (value->is_uint64()) return static_cast<double>(value->get_uint64());
-  fail(key, "expected a number, got " + std::string(json_kind_name(*value)) + " " + boost::json::serialize(*value));
+  fail(key, "expected a number, got " + described(*value));
 }
 
 double json_fields::require_number(std::string_view key) const {
@@ -166,14 +177,14 @@ double json_fields::require_number(std::string_view key) const {
 std::optional<bool> json_fields::optional_bool(std::string_view key) const {
   const auto* value = find(key);
   if (!value) return std::nullopt;
-  if (!value->is_bool()) fail(key, "expected true or false, got " + std::string(json_kind_name(*value)) + " " + boost::json::serialize(*value));
+  if (!value->is_bool()) fail(key, "expected true or false, got " + described(*value));
   return value->get_bool();
 }
 
 std::optional<std::string> json_fields::optional_string(std::string_view key) const {
   const auto* value = find(key);
   if (!value) return std::nullopt;
-  if (!value->is_string()) fail(key, "expected a string, got " + std::string(json_kind_name(*value)) + " " + boost::json::serialize(*value));
+  if (!value->is_string()) fail(key, "expected a string, got " + described(*value));
   return std::string(value->get_string());
 }
 
@@ -181,6 +192,51 @@ std::string json_fields::require_string(std::string_view key) const {
   auto text = optional_string(key);
   if (!text) fail(key, "missing (a string is required)");
   return *text;
+}
+
+json_document::json_document(const std::filesystem::path& path, json_raise raise)
+    : name_(path.string()), raise_(raise), root_(parse_json_file(path, raise)) {}
+
+void json_document::fail(std::string_view field, std::string_view what) const {
+  raise_error(raise_, name_ + ": " + std::string(field) + ": " + std::string(what));
+}
+
+const boost::json::object& json_document::object(const boost::json::value& v, std::string_view field) const {
+  if (!v.is_object()) fail(field, "expected an object");
+  return v.get_object();
+}
+
+const boost::json::array& json_document::array(const boost::json::value& v, std::string_view field) const {
+  if (!v.is_array()) fail(field, "expected an array");
+  return v.get_array();
+}
+
+const boost::json::string& json_document::string(const boost::json::value& v, std::string_view field) const {
+  if (!v.is_string()) fail(field, "expected a string");
+  return v.get_string();
+}
+
+std::int64_t json_document::integer(const boost::json::value& v, std::string_view field) const {
+  const auto number = exact_integer(v);
+  if (!number) fail(field, "expected an integer");
+  return *number;
+}
+
+bool json_document::boolean(const boost::json::value& v, std::string_view field) const {
+  if (!v.is_bool()) fail(field, "expected true or false");
+  return v.get_bool();
+}
+
+const boost::json::value* json_document::member(const boost::json::object& o, std::string_view key) const {
+  const boost::json::value* v = o.if_contains(key);
+  return v == nullptr || v->is_null() ? nullptr : v;
+}
+
+const boost::json::value& json_document::required(const boost::json::object& o, std::string_view key,
+                                                  std::string_view field) const {
+  const boost::json::value* v = o.if_contains(key);
+  if (v == nullptr) fail(field, "missing");
+  return *v;
 }
 
 }  // namespace glm4::model
