@@ -230,6 +230,14 @@ void llm_engine::fail(const scheduler_output& out, const std::string& message, s
   for (request_id id : failed) requests_.erase(id);
 }
 
+bool llm_engine::is_queued(request_id id) const {
+  const auto found = requests_.find(id);
+  if (found == requests_.end()) return false;
+  for (const auto& choice : found->second->choices)
+    if (!choice->finished && choice->seq->status != sequence_status::waiting) return false;
+  return true;
+}
+
 void llm_engine::erase_if_done(request_id id) {
   const auto found = requests_.find(id);
   if (found != requests_.end() && found->second->num_unfinished == 0) requests_.erase(found);

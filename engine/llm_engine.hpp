@@ -61,6 +61,11 @@ class llm_engine {
   std::vector<request_output> abort(request_id id);
 
   bool has_unfinished() const { return !requests_.empty(); }
+  /// The request was accepted and has a choice still running or waiting.
+  bool has_request(request_id id) const { return requests_.contains(id); }
+  /// The request was accepted and none of its choices has been scheduled yet (or each was
+  /// preempted back to the queue).
+  bool is_queued(request_id id) const;
   std::size_t num_unfinished() const { return requests_.size(); }
   const scheduler& get_scheduler() const { return scheduler_; }
   /// Tokens the last step computed.

@@ -194,4 +194,23 @@ TEST_CASE("llm_engine rejects requests at submit with a reason", "[llm_engine]")
   CHECK(engine.num_unfinished() == 1);
 }
 
+TEST_CASE("llm_engine tells queued, running and finished requests apart", "[llm_engine]") {
+  auto config = make_config();
+  config.scheduler.max_num_seqs = 1;  // the second request waits for the first
+  fake_executor executor(config.scheduler.num_blocks, config.scheduler.block_size, vocab, eos);
+  llm_engine engine(config, executor, nullptr);
+  REQUIRE_FALSE(engine.add_request(1, prompt_of(4), greedy(3)));
+  REQUIRE_FALSE(engine.add_request(2, prompt_of(4), greedy(3)));
+  CHECK(engine.is_queued(1));
+  CHECK(engine.is_queued(2));
+  engine.step();
+  CHECK_FALSE(engine.is_queued(1));
+  CHECK(engine.has_request(1));
+  CHECK(engine.is_queued(2));
+  run_all(engine);
+  CHECK_FALSE(engine.has_request(1));
+  CHECK_FALSE(engine.has_request(2));
+  CHECK_FALSE(engine.is_queued(2));
+}
+
 }  // namespace glm4::engine
