@@ -1,0 +1,46 @@
+// Every message the actors exchange, in one CAF 0.17.6 type-id block:
+//   (submit_atom, submission)          http -> scheduler: queue a request, events go to its sink
+//   (abort_atom, request_id)           http -> scheduler: the client left; free its blocks now
+//   (step_atom)                        scheduler -> itself: run one engine step
+//   (status_atom) -> engine_status     anyone -> scheduler: the current counts
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/atom.hpp>
+#include <caf/type_id.hpp>
+
+#include "actors/engine_status.hpp"
+#include "actors/request_sink.hpp"
+#include "engine/sampling_params.hpp"
+
+namespace glm4::actors {
+
+/// One request for the scheduler. It stays in the head's process (the sink is a local object),
+/// so it is whitelisted rather than serialized.
+struct submission {
+  engine::request_id id = 0;
+  std::vector<engine::token_id> prompt;
+  engine::sampling_params params;
+  request_sink_ptr sink;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, engine_status& x) {
+  return f(caf::meta::type_name("engine_status"), x.is_ready, x.not_ready_reason, x.num_running, x.num_waiting,
+           x.kv_cache_usage, x.num_steps);
+}
+
+}  // namespace glm4::actors
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(glm4::actors::submission)
+
+CAF_BEGIN_TYPE_ID_BLOCK(glm4, caf::first_custom_type_id)
+CAF_ADD_TYPE_ID(glm4, (glm4::actors::engine_status))
+CAF_ADD_ATOM(glm4, glm4::actors, submit_atom, "submit")
+CAF_ADD_ATOM(glm4, glm4::actors, abort_atom, "abort")
+CAF_ADD_ATOM(glm4, glm4::actors, step_atom, "step")
+CAF_ADD_ATOM(glm4, glm4::actors, status_atom, "status")
+CAF_END_TYPE_ID_BLOCK(glm4)

@@ -1,0 +1,134 @@
+// The scheduler actor's handlers; see scheduler_actor.hpp for the request life cycle.
+#include "actors/scheduler_actor.hpp"
+
+#include <exception>
+#include <map>
+
+#include <caf/send.hpp>
+#include <utility>
+
+namespace glm4::actors {
+namespace {
+
+using self_pointer = caf::stateful_actor<scheduler_state>*;
+
+engine_status current_status(const scheduler_state& state) {
+  engine_status status;
+  status.is_ready = !state.is_failed;
+  status.not_ready_reason = state.is_failed ? state.failure : "";
+  const auto& blocks = state.config.engine->get_scheduler().blocks();
+  status.num_waiting = static_cast<std::int64_t>(state.num_queued);
+  status.num_running = static_cast<std::int64_t>(state.requests.size() - state.num_queued);
+  status.kv_cache_usage = blocks.num_blocks() == 0 ? 0.0
+                                                   : static_cast<double>(blocks.num_used_blocks()) / blocks.num_blocks();
+  status.num_steps = state.config.engine->stats().num_steps;
+  return status;
+}
+
+void publish(const scheduler_state& state) {
+  if (state.config.board != nullptr) state.config.board->publish(current_status(state));
+}
+
+void schedule_next_step(self_pointer self) {
+  auto& state = self->state;
+  if (state.is_step_pending || state.is_failed || !state.config.engine->has_unfinished()) return;
+  state.is_step_pending = true;
+  self->send(self, step_atom::value);
+}
+
+// Tells each request that left the queue this step, before its first tokens arrive.
+void note_scheduled(scheduler_state& state, std::chrono::steady_clock::time_point step_start) {
+  for (auto& [id, request] : state.requests) {
+    if (request.is_scheduled || state.config.engine->is_queued(id)) continue;
+    request.is_scheduled = true;
+    --state.num_queued;
+    request.sink->on_scheduled(step_start);
+  }
+}
+
+// Hands each request its events (in order) and forgets the requests that ended.
+void deliver(scheduler_state& state, std::vector<engine::request_output> events) {
+  std::map<engine::request_id, std::vector<engine::request_output>> by_request;
+  for (auto& event : events) by_request[event.request].push_back(std::move(event));
+  for (auto& [id, request_events] : by_request) {
+    const auto found = state.requests.find(id);
+    if (found == state.requests.end()) continue;
+    found->second.sink->on_events(std::move(request_events));
+    if (state.config.engine->has_request(id)) continue;
+    if (!found->second.is_scheduled) --state.num_queued;
+    state.requests.erase(found);
+  }
+}
+
+void reject(const request_sink_ptr& sink, rejection::kind why, std::string message) {
+  if (sink) sink->on_rejected(rejection{why, std::move(message)});
+}
+
+// A failure outside the engine's own error path: every request ends in error and the actor
+// stops stepping, reporting not-ready, so the operator sees it instead of a hang.
+void fail_everything(scheduler_state& state, const std::string& message) {
+  state.is_failed = true;
+  state.failure = message;
+  std::vector<engine::request_output> events;
+  for (const auto& [id, request] : state.requests) {
+    for (auto& event : state.config.engine->abort(id)) {
+      event.finish = engine::finish_reason::error;
+      event.message = message;
+      events.push_back(std::move(event));
+    }
+  }
+  deliver(state, std::move(events));
+}
+
+}  // namespace
+
+caf::behavior scheduler_actor(self_pointer self, scheduler_actor_config config) {
+  self->state.config = config;
+  publish(self->state);
+  return {
+      [self](submit_atom, submission& request) {
+        auto& state = self->state;
+        if (state.is_failed) return reject(request.sink, rejection::kind::unavailable, state.failure);
+        if (state.requests.contains(request.id))
+          return reject(request.sink, rejection::kind::invalid, "request id " + std::to_string(request.id) + " is in use");
+        if (state.num_queued >= state.config.max_queued_requests)
+          return reject(request.sink, rejection::kind::overloaded,
+                        "the server's queue is full (" + std::to_string(state.config.max_queued_requests) +
+                            " requests waiting); retry later");
+        if (auto reason = state.config.engine->add_request(request.id, std::move(request.prompt), request.params))
+          return reject(request.sink, rejection::kind::invalid, *reason);
+        request.sink->on_accepted();
+        state.requests.emplace(request.id, scheduler_state::tracked_request{std::move(request.sink), false});
+        ++state.num_queued;
+        publish(state);
+        schedule_next_step(self);
+      },
+      [self](abort_atom, engine::request_id id) {
+        auto& state = self->state;
+        deliver(state, state.config.engine->abort(id));
+        publish(state);
+      },
+      [self](step_atom) {
+        auto& state = self->state;
+        state.is_step_pending = false;
+        if (state.is_failed) return;
+        try {
+          const auto step_start = std::chrono::steady_clock::now();
+          auto events = state.config.engine->step();
+          note_scheduled(state, step_start);
+          deliver(state, std::move(events));
+        } catch (const std::exception& error) {
+          fail_everything(state, std::string("engine step failed: ") + error.what());
+        }
+        publish(state);
+        schedule_next_step(self);
+      },
+      [self](status_atom) { return current_status(self->state); },
+  };
+}
+
+caf::actor spawn_scheduler(caf::actor_system& system, scheduler_actor_config config) {
+  return system.spawn<caf::detached>(scheduler_actor, config);
+}
+
+}  // namespace glm4::actors

@@ -1,0 +1,56 @@
+// The scheduler actor: the one owner of the engine's continuous batching. Requests arrive as
+// messages from any thread; it steps the engine while work remains, sending itself one step at
+// a time so submits and aborts that arrive during a step are handled before the next.
+//
+//   (submit) --queue full--> sink.on_rejected(overloaded)
+//      |     --bad request--> sink.on_rejected(invalid)
+//      v  sink.on_accepted()
+//   QUEUED --first step--> sink.on_scheduled() --> RUNNING --each step--> sink.on_events(...)
+//      |                                              |
+//      +------------(abort) / finish / step fails-----+--> erased; its blocks are free
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <unordered_map>
+
+#include <caf/actor.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/behavior.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "actors/messages.hpp"
+#include "engine/llm_engine.hpp"
+
+namespace glm4::actors {
+
+struct scheduler_actor_config {
+  engine::llm_engine* engine = nullptr;  // outlives the actor
+  status_board* board = nullptr;         // may be null; written after every change
+  std::size_t max_queued_requests = 256; // requests waiting for their first step; more get 429
+};
+
+struct scheduler_state {
+  struct tracked_request {
+    request_sink_ptr sink;
+    bool is_scheduled = false;
+  };
+
+  scheduler_actor_config config;
+  std::unordered_map<engine::request_id, tracked_request> requests;
+  std::size_t num_queued = 0;
+  bool is_step_pending = false;  // a step_atom is in the mailbox
+  bool is_failed = false;        // a step threw outside the engine: nothing runs any more
+  std::string failure;
+
+  static inline const char* name = "glm4_scheduler";
+};
+
+caf::behavior scheduler_actor(caf::stateful_actor<scheduler_state>* self, scheduler_actor_config config);
+
+/// Spawned detached: a step runs the model and blocks for its duration, so it gets a thread of
+/// its own instead of one of CAF's workers.
+caf::actor spawn_scheduler(caf::actor_system& system, scheduler_actor_config config);
+
+}  // namespace glm4::actors

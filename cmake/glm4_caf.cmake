@@ -1,0 +1,16 @@
+# Debian's libcaf-dev (0.17.6) ships no CMake package: import its libraries as CAF::core / CAF::io.
+find_path(CAF_INCLUDE_DIR caf/all.hpp REQUIRED)
+find_library(CAF_CORE_LIBRARY caf_core REQUIRED)
+find_library(CAF_IO_LIBRARY caf_io REQUIRED)
+if(EXISTS "${CAF_INCLUDE_DIR}/caf/config.hpp")
+  file(STRINGS "${CAF_INCLUDE_DIR}/caf/config.hpp" caf_version_line REGEX "define CAF_VERSION [0-9]+")
+  string(REGEX MATCH "[0-9]+" CAF_VERSION "${caf_version_line}")
+  if(CAF_VERSION AND (CAF_VERSION LESS 1706 OR CAF_VERSION GREATER_EQUAL 1800))
+    message(FATAL_ERROR "glm4-actor is written against CAF 0.17.6 (Debian 12's libcaf-dev); found CAF_VERSION ${CAF_VERSION}")
+  endif()
+endif()
+add_library(CAF::core UNKNOWN IMPORTED)
+set_target_properties(CAF::core PROPERTIES IMPORTED_LOCATION "${CAF_CORE_LIBRARY}"
+  INTERFACE_INCLUDE_DIRECTORIES "${CAF_INCLUDE_DIR}" INTERFACE_LINK_LIBRARIES Threads::Threads)
+add_library(CAF::io UNKNOWN IMPORTED)
+set_target_properties(CAF::io PROPERTIES IMPORTED_LOCATION "${CAF_IO_LIBRARY}" INTERFACE_LINK_LIBRARIES CAF::core)

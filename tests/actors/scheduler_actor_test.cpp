@@ -1,0 +1,219 @@
+// The scheduler actor under CAF's deterministic test coordinator: every message runs on the test
+// thread when the test says so, so ordering is exact and nothing sleeps.
+#include <catch2/catch.hpp>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/scheduler/test_coordinator.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+
+#include <map>
+#include <numeric>
+
+#include "actors/scheduler_actor.hpp"
+#include "tests/engine/fake_executor.hpp"
+
+namespace glm4::actors {
+namespace {
+
+using engine::testing::fake_executor;
+using engine::testing::reference_run;
+
+constexpr std::int64_t vocab = 64;
+const std::vector<engine::token_id> eos{3};
+
+struct recording_sink : request_sink {
+  std::vector<std::string> log;  // "rejected", "scheduled", "events"
+  std::optional<rejection> rejected;
+  std::map<std::int32_t, std::vector<engine::token_id>> tokens;
+  std::map<std::int32_t, engine::finish_reason> finish;
+  std::string message;
+
+  void on_rejected(rejection reason) override {
+    log.push_back("rejected");
+    rejected = std::move(reason);
+  }
+  void on_accepted() override { log.push_back("accepted"); }
+  void on_scheduled(std::chrono::steady_clock::time_point) override { log.push_back("scheduled"); }
+  void on_events(std::vector<engine::request_output> events) override {
+    log.push_back("events");
+    for (const auto& e : events) {
+      for (const auto& t : e.tokens) tokens[e.index].push_back(t.token);
+      if (e.finish) {
+        finish[e.index] = *e.finish;
+        message = e.message;
+      }
+    }
+  }
+};
+
+struct test_config : caf::actor_system_config {
+  test_config() {
+    set("scheduler.policy", caf::atom("testing"));
+    set("logger.file-verbosity", caf::atom("quiet"));
+    add_message_types<caf::id_block::glm4>();
+  }
+};
+
+struct fixture {
+  explicit fixture(std::int32_t num_blocks = 64, std::size_t max_queued = 16, std::int32_t max_num_seqs = 8)
+      : executor(num_blocks, 4, vocab, eos), engine(make_config(num_blocks, max_num_seqs), executor, nullptr),
+        system(config), coordinator(dynamic_cast<caf::scheduler::test_coordinator&>(system.scheduler())) {
+    scheduler = system.spawn(scheduler_actor, scheduler_actor_config{&engine, &board, max_queued});
+    coordinator.run();
+  }
+  ~fixture() { caf::anon_send_exit(scheduler, caf::exit_reason::user_shutdown); coordinator.run(); }
+
+  static engine::engine_config make_config(std::int32_t num_blocks, std::int32_t max_num_seqs) {
+    engine::engine_config c;
+    c.scheduler.num_blocks = num_blocks;
+    c.scheduler.block_size = 4;
+    c.scheduler.max_num_batched_tokens = 16;
+    c.scheduler.max_num_seqs = max_num_seqs;
+    c.scheduler.max_model_len = 128;
+    c.eos_token_ids = eos;
+    c.vocab_size = vocab;
+    return c;
+  }
+
+  std::shared_ptr<recording_sink> submit(engine::request_id id, std::vector<engine::token_id> prompt,
+                                         const engine::sampling_params& params) {
+    auto sink = std::make_shared<recording_sink>();
+    caf::anon_send(scheduler, submit_atom::value, submission{id, std::move(prompt), params, sink});
+    return sink;
+  }
+
+  fake_executor executor;
+  engine::llm_engine engine;
+  status_board board;
+  test_config config;
+  caf::actor_system system;
+  caf::scheduler::test_coordinator& coordinator;
+  caf::actor scheduler;
+};
+
+std::vector<engine::token_id> prompt_of(std::int64_t n, engine::token_id first = 10) {
+  std::vector<engine::token_id> ids(static_cast<std::size_t>(n));
+  std::iota(ids.begin(), ids.end(), first);
+  return ids;
+}
+
+engine::sampling_params greedy(std::int32_t max_tokens) {
+  engine::sampling_params p;
+  p.temperature = 0.0;
+  p.max_tokens = max_tokens;
+  p.ignore_eos = true;
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("scheduler_actor runs submitted requests to the end, each into its own sink", "[scheduler_actor]") {
+  fixture f;
+  auto a = f.submit(1, prompt_of(9), greedy(7));
+  auto b = f.submit(2, prompt_of(5, 20), greedy(4));
+  f.coordinator.run();
+  CHECK(a->tokens.at(0) == reference_run(prompt_of(9), greedy(7), 0, vocab, eos, 128));
+  CHECK(b->tokens.at(0) == reference_run(prompt_of(5, 20), greedy(4), 0, vocab, eos, 128));
+  CHECK(a->finish.at(0) == engine::finish_reason::length);
+  REQUIRE(a->log.size() >= 2);
+  CHECK(a->log[0] == "accepted");
+  CHECK(a->log[1] == "scheduled");  // before any token
+  CHECK(std::count(a->log.begin(), a->log.end(), "scheduled") == 1);
+  const engine_status status = f.board.read();
+  CHECK(status.is_ready);
+  CHECK(status.num_running == 0);
+  CHECK(status.num_waiting == 0);
+  CHECK(status.kv_cache_usage == 0.0);
+  CHECK(f.engine.get_scheduler().blocks().num_free_blocks() == 64);
+}
+
+TEST_CASE("scheduler_actor rejects with the reason and keeps serving", "[scheduler_actor]") {
+  fixture f(/*num_blocks=*/64, /*max_queued=*/2);
+  auto params = greedy(4);
+  params.temperature = -1.0;
+  auto bad = f.submit(1, prompt_of(4), params);
+  auto too_long = f.submit(2, prompt_of(200), greedy(4));
+  auto good = f.submit(3, prompt_of(4), greedy(4));
+  auto duplicate = f.submit(3, prompt_of(4), greedy(4));
+  f.coordinator.run();
+  REQUIRE(bad->rejected);
+  CHECK(bad->rejected->why == rejection::kind::invalid);
+  CHECK_THAT(bad->rejected->message, Catch::Contains("temperature"));
+  REQUIRE(too_long->rejected);
+  CHECK(too_long->rejected->why == rejection::kind::invalid);
+  REQUIRE(duplicate->rejected);
+  CHECK_THAT(duplicate->rejected->message, Catch::Contains("in use"));
+  CHECK_FALSE(good->rejected);
+  CHECK(good->finish.at(0) == engine::finish_reason::length);
+}
+
+TEST_CASE("scheduler_actor answers overloaded once max_queued_requests wait", "[scheduler_actor]") {
+  fixture f(/*num_blocks=*/64, /*max_queued=*/2, /*max_num_seqs=*/1);
+  // All three arrive before the first step, so the third finds two queued.
+  auto first = f.submit(1, prompt_of(4), greedy(3));
+  auto second = f.submit(2, prompt_of(4), greedy(3));
+  auto third = f.submit(3, prompt_of(4), greedy(3));
+  f.coordinator.run();
+  REQUIRE(third->rejected);
+  CHECK(third->rejected->why == rejection::kind::overloaded);
+  CHECK(first->finish.at(0) == engine::finish_reason::length);
+  CHECK(second->finish.at(0) == engine::finish_reason::length);
+  // With the queue drained the same request is accepted.
+  auto again = f.submit(3, prompt_of(4), greedy(3));
+  f.coordinator.run();
+  CHECK_FALSE(again->rejected);
+  CHECK(again->finish.at(0) == engine::finish_reason::length);
+}
+
+TEST_CASE("scheduler_actor aborts queued and running requests and frees their blocks", "[scheduler_actor]") {
+  fixture f(/*num_blocks=*/64, /*max_queued=*/16, /*max_num_seqs=*/1);
+  auto running = f.submit(1, prompt_of(8), greedy(50));
+  auto queued = f.submit(2, prompt_of(8), greedy(50));
+  f.coordinator.run_once();  // submit 1
+  f.coordinator.run_once();  // submit 2
+  f.coordinator.run_once();  // the first step: request 1 runs, 2 waits
+  REQUIRE(running->log == std::vector<std::string>{"accepted", "scheduled", "events"});
+  CHECK(f.board.read().num_waiting == 1);
+  CHECK(f.board.read().num_running == 1);
+  caf::anon_send(f.scheduler, abort_atom::value, engine::request_id{2});
+  caf::anon_send(f.scheduler, abort_atom::value, engine::request_id{1});
+  f.coordinator.run();
+  CHECK(running->finish.at(0) == engine::finish_reason::abort);
+  CHECK(queued->finish.at(0) == engine::finish_reason::abort);
+  CHECK(queued->tokens.empty());
+  CHECK(f.engine.get_scheduler().blocks().num_free_blocks() == 64);
+  CHECK(f.board.read().num_waiting == 0);
+  CHECK(f.board.read().num_running == 0);
+  CHECK(f.board.read().kv_cache_usage == 0.0);
+}
+
+TEST_CASE("scheduler_actor ends a failed step's requests in error and serves the next ones", "[scheduler_actor]") {
+  fixture f;
+  auto failed = f.submit(1, prompt_of(6), greedy(5));
+  f.executor.fail_next = true;
+  f.coordinator.run();
+  CHECK(failed->finish.at(0) == engine::finish_reason::error);
+  CHECK_THAT(failed->message, Catch::Contains("device lost"));
+  auto next = f.submit(2, prompt_of(6), greedy(5));
+  f.coordinator.run();
+  CHECK(next->tokens.at(0) == reference_run(prompt_of(6), greedy(5), 0, vocab, eos, 128));
+  CHECK(f.board.read().is_ready);
+}
+
+TEST_CASE("scheduler_actor reports its status on request", "[scheduler_actor]") {
+  fixture f;
+  caf::scoped_actor self{f.system};
+  f.submit(1, prompt_of(6), greedy(5));
+  f.coordinator.run();
+  std::optional<engine_status> answer;
+  self->send(f.scheduler, status_atom::value);
+  f.coordinator.run();
+  self->receive([&](const engine_status& status) { answer = status; });
+  REQUIRE(answer);
+  CHECK(answer->is_ready);
+  CHECK(answer->num_steps > 0);
+}
+
+}  // namespace glm4::actors
