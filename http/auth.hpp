@@ -28,6 +28,7 @@ class api_keys {
   /// No keys configured: every request is allowed.
   bool empty() const { return keys_.empty(); }
   std::size_t size() const { return keys_.size(); }
+  const std::vector<std::string>& keys() const { return keys_; }
   /// Compares against every key, never stopping at the first match.
   bool accepts(std::string_view token) const;
   /// The whole check for one request's Authorization header (absent: nullopt).

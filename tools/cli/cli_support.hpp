@@ -27,6 +27,7 @@ command_runner add_make_model_command(CLI::App& app);
 command_runner add_generate_command(CLI::App& app);
 command_runner add_doctor_command(CLI::App& app);
 command_runner add_bench_command(CLI::App& app);
+command_runner add_serve_command(CLI::App& app);
 
 /// Prints "glm4-actor: error: <message>" and the usage of `command`; returns the exit code 2.
 int report_usage_error(const CLI::App& command, const std::string& message);

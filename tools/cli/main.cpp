@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   add("make-model", "Write a random-weight GLM-4 checkpoint (any preset, layout and dtype)", add_make_model_command);
   add("generate", "Generate text for one prompt, streamed to stdout", add_generate_command);
   add("doctor", "Check GPUs, driver, compiled CUDA architectures and (with --model) the memory plan", add_doctor_command);
+  add("serve", "Serve the OpenAI-compatible HTTP API (chat and text completions, SSE streaming)", add_serve_command);
   add("bench", "Benchmark serving throughput and latency in-process", add_bench_command);
 
   // CLI11 reports an unknown subcommand only as "A subcommand is required"; name it instead.
