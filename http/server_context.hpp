@@ -47,6 +47,12 @@ struct server_context {
     scheduler = std::move(actor);
     has_scheduler.store(true, std::memory_order_release);
   }
+  /// Serving ends (the HTTP threads are stopped): drops the handle, so a detached scheduler's
+  /// thread can finish when the actor system shuts down.
+  void clear_scheduler() {
+    has_scheduler.store(false, std::memory_order_release);
+    scheduler = caf::actor{};
+  }
   bool is_serving() const { return has_scheduler.load(std::memory_order_acquire); }
 
   const server_options options;

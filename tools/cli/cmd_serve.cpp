@@ -85,6 +85,11 @@ http::api_keys load_keys(const config::cluster_config& config) {
 
 int run_serve(const CLI::App& command, const serve_flags& flags) {
   const config::cluster_config config = resolve_config(command, flags);
+  // Caught from the start, so a signal at any point (even while loading) shuts down cleanly.
+  boost::asio::io_context signal_io;
+  boost::asio::signal_set signals(signal_io, SIGINT, SIGTERM);
+  signals.async_wait([](const boost::system::error_code&, int) {});
+
   const auto tokenizer = model::tokenizer::load(config.model.tokenizer.value_or(config.model.path));
   const model::model_config model_config = model::load_model_config(config.model.path);
 
@@ -107,21 +112,21 @@ int run_serve(const CLI::App& command, const serve_flags& flags) {
   const auto stack = build_serving_stack(config, tokenizer, std::cerr);
   actor_config actor_settings;
   caf::actor_system system{actor_settings};
-  const caf::actor scheduler = actors::spawn_scheduler(
+  caf::actor scheduler = actors::spawn_scheduler(
       system, actors::scheduler_actor_config{stack->engine.get(), &context.board, config.server.max_queued_requests});
   context.set_scheduler(scheduler);
   std::cout << "glm4-actor serve: ready: model \"" << config.model.served_name << "\" at http://" << options.host << ":"
             << server.port() << "/v1" << (context.keys.empty() ? "" : " (API key required)") << std::endl;
 
-  boost::asio::io_context signal_io;
-  boost::asio::signal_set signals(signal_io, SIGINT, SIGTERM);
-  signals.async_wait([](const boost::system::error_code&, int) {});
-  signal_io.run();
+  signal_io.run();  // until SIGINT or SIGTERM
 
   std::cerr << "glm4-actor serve: shutting down" << std::endl;
   server.stop();
   caf::anon_send_exit(scheduler, caf::exit_reason::user_shutdown);
   system.await_all_actors_done();
+  // CAF 0.17 joins a detached actor's thread only once no handle to it is left.
+  scheduler = caf::actor{};
+  context.clear_scheduler();
   return 0;
 }
 
