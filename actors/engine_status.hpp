@@ -2,6 +2,8 @@
 // threads without asking it (a request would wait behind a running step).
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <mutex>
 #include <string>
@@ -21,8 +23,18 @@ struct engine_status {
 class status_board {
  public:
   void publish(engine_status status) {
-    std::lock_guard lock(mutex_);
-    status_ = std::move(status);
+    {
+      std::lock_guard lock(mutex_);
+      status_ = std::move(status);
+    }
+    changed_.notify_all();
+  }
+  /// Waits until `ready(status)` holds or `timeout` passes; the last status either way.
+  template <class Predicate>
+  engine_status wait_for(Predicate ready, std::chrono::milliseconds timeout) const {
+    std::unique_lock lock(mutex_);
+    changed_.wait_for(lock, timeout, [&] { return ready(status_); });
+    return status_;
   }
   engine_status read() const {
     std::lock_guard lock(mutex_);
@@ -31,6 +43,7 @@ class status_board {
 
  private:
   mutable std::mutex mutex_;
+  mutable std::condition_variable changed_;
   engine_status status_;
 };
 

@@ -3,6 +3,7 @@
 //   (abort_atom, request_id)           http -> scheduler: the client left; free its blocks now
 //   (step_atom)                        scheduler -> itself: run one engine step
 //   (status_atom) -> engine_status     anyone -> scheduler: the current counts
+//   (execute_atom, step_plan) -> step_results   scheduler -> device: run one step, sample
 #pragma once
 
 #include <cstdint>
@@ -14,6 +15,7 @@
 
 #include "actors/engine_status.hpp"
 #include "actors/request_sink.hpp"
+#include "actors/step_plan.hpp"
 #include "engine/sampling_params.hpp"
 
 namespace glm4::actors {
@@ -36,6 +38,9 @@ typename Inspector::result_type inspect(Inspector& f, engine_status& x) {
 }  // namespace glm4::actors
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(glm4::actors::submission)
+// Local for now (devices live in the head's process); they get inspect() when nodes join.
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(glm4::actors::step_plan)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(glm4::actors::step_results)
 
 CAF_BEGIN_TYPE_ID_BLOCK(glm4, caf::first_custom_type_id)
 CAF_ADD_TYPE_ID(glm4, (glm4::actors::engine_status))
@@ -43,4 +48,5 @@ CAF_ADD_ATOM(glm4, glm4::actors, submit_atom, "submit")
 CAF_ADD_ATOM(glm4, glm4::actors, abort_atom, "abort")
 CAF_ADD_ATOM(glm4, glm4::actors, step_atom, "step")
 CAF_ADD_ATOM(glm4, glm4::actors, status_atom, "status")
+CAF_ADD_ATOM(glm4, glm4::actors, execute_atom, "execute")
 CAF_END_TYPE_ID_BLOCK(glm4)

@@ -84,6 +84,13 @@ void fail_everything(scheduler_state& state, const std::string& message) {
 
 caf::behavior scheduler_actor(self_pointer self, scheduler_actor_config config) {
   self->state.config = config;
+  for (const caf::actor& device : config.devices) self->monitor(device);
+  self->set_down_handler([self](const caf::down_msg& down) {
+    auto& state = self->state;
+    if (state.is_failed) return;
+    fail_everything(state, "a device actor is down (" + self->system().render(down.reason) + ")");
+    publish(state);
+  });
   publish(self->state);
   return {
       [self](submit_atom, submission& request) {

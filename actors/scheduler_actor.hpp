@@ -8,10 +8,14 @@
 //   QUEUED --first step--> sink.on_scheduled() --> RUNNING --each step--> sink.on_events(...)
 //      |                                              |
 //      +------------(abort) / finish / step fails-----+--> erased; its blocks are free
+//
+// A monitored device going down fails every request in error and leaves the actor not-ready:
+// later submits are rejected as unavailable (/health answers 503 with the reason).
 #pragma once
 
 #include <cstddef>
 #include <string>
+#include <vector>
 #include <unordered_map>
 
 #include <caf/actor.hpp>
@@ -29,6 +33,7 @@ struct scheduler_actor_config {
   engine::llm_engine* engine = nullptr;  // outlives the actor
   status_board* board = nullptr;         // may be null; written after every change
   std::size_t max_queued_requests = 256; // requests waiting for their first step; more get 429
+  std::vector<caf::actor> devices;       // monitored: one going down fails every request
 };
 
 struct scheduler_state {

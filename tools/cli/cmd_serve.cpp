@@ -10,6 +10,7 @@
 #include <csignal>
 #include <iostream>
 
+#include "actors/device_actor.hpp"
 #include "actors/scheduler_actor.hpp"
 #include "config/cluster_config.hpp"
 #include "http/http_server.hpp"
@@ -112,8 +113,11 @@ int run_serve(const CLI::App& command, const serve_flags& flags) {
   const auto stack = build_serving_stack(config, tokenizer, std::cerr);
   actor_config actor_settings;
   caf::actor_system system{actor_settings};
+  caf::actor device = actors::spawn_device(system, stack->executor);
+  actors::device_executor device_executor(system, device, "device " + stack->backend->name());
+  engine::llm_engine engine(stack->engine_config, device_executor, &tokenizer);
   caf::actor scheduler = actors::spawn_scheduler(
-      system, actors::scheduler_actor_config{stack->engine.get(), &context.board, config.server.max_queued_requests});
+      system, actors::scheduler_actor_config{&engine, &context.board, config.server.max_queued_requests, {device}});
   context.set_scheduler(scheduler);
   std::cout << "glm4-actor serve: ready: model \"" << config.model.served_name << "\" at http://" << options.host << ":"
             << server.port() << "/v1" << (context.keys.empty() ? "" : " (API key required)") << std::endl;
@@ -123,9 +127,12 @@ int run_serve(const CLI::App& command, const serve_flags& flags) {
   std::cerr << "glm4-actor serve: shutting down" << std::endl;
   server.stop();
   caf::anon_send_exit(scheduler, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(device, caf::exit_reason::user_shutdown);
   system.await_all_actors_done();
   // CAF 0.17 joins a detached actor's thread only once no handle to it is left.
   scheduler = caf::actor{};
+  device = caf::actor{};
+  device_executor.release();
   context.clear_scheduler();
   return 0;
 }

@@ -101,7 +101,7 @@ std::unique_ptr<serving_stack> build_serving_stack(const config::cluster_config&
   stack->backend = make_backend(device);
   stack->model = std::make_unique<model::glm4_model>(model_config, stack->checkpoint.weights, *stack->backend);
 
-  engine::engine_config engine_config;
+  engine::engine_config& engine_config = stack->engine_config;
   engine::scheduler_config& scheduler = engine_config.scheduler;
   scheduler.block_size = static_cast<std::int32_t>(config.scheduler.block_size);
   scheduler.max_num_seqs = static_cast<std::int32_t>(config.scheduler.max_num_seqs);
@@ -135,9 +135,8 @@ std::unique_ptr<serving_stack> build_serving_stack(const config::cluster_config&
   engine_config.eos_token_ids = stack->checkpoint.generation.eos_token_ids;
   if (engine_config.eos_token_ids.empty()) engine_config.eos_token_ids = tokenizer.end_of_reply_ids();
   engine_config.vocab_size = model_config.vocab_size;
-  stack->executor = std::make_unique<engine::local_executor>(*stack->model, num_blocks, scheduler.block_size,
+  stack->executor = std::make_shared<engine::local_executor>(*stack->model, num_blocks, scheduler.block_size,
                                                              engine_config.eos_token_ids);
-  stack->engine = std::make_unique<engine::llm_engine>(engine_config, *stack->executor, &tokenizer);
 
   log << "memory plan on " << stack->backend->name() << ": "
       << model::weights_summary(model_config, stack->checkpoint.weights) << "; KV cache " << num_blocks << " blocks x "

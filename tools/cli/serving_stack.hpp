@@ -20,8 +20,8 @@ struct serving_stack {
   model::checkpoint checkpoint;
   std::unique_ptr<kernels::backend> backend;
   std::unique_ptr<model::glm4_model> model;
-  std::unique_ptr<engine::local_executor> executor;
-  std::unique_ptr<engine::llm_engine> engine;
+  std::shared_ptr<engine::local_executor> executor;  // the device's side: model, KV pages, sampler
+  engine::engine_config engine_config;               // the scheduler's side
   std::int64_t max_model_len = 0;
 };
 

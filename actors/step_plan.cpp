@@ -1,0 +1,26 @@
+// Copying a step into a plan and viewing it back.
+#include "actors/step_plan.hpp"
+
+namespace glm4::actors {
+
+step_plan make_step_plan(const model::step_batch& batch, std::span<const engine::block_copy> copies,
+                         std::span<const engine::row_sampling> rows) {
+  step_plan plan{batch, {copies.begin(), copies.end()}, {}};
+  plan.rows.reserve(rows.size());
+  for (const engine::row_sampling& row : rows)
+    plan.rows.push_back(row_plan{*row.params,
+                                 {row.state.prompt_token_ids.begin(), row.state.prompt_token_ids.end()},
+                                 {row.state.output_token_ids.begin(), row.state.output_token_ids.end()},
+                                 row.state.seed});
+  return plan;
+}
+
+std::vector<engine::row_sampling> row_samplings(const step_plan& plan) {
+  std::vector<engine::row_sampling> rows;
+  rows.reserve(plan.rows.size());
+  for (const row_plan& row : plan.rows)
+    rows.push_back(engine::row_sampling{&row.params, {row.prompt_token_ids, row.output_token_ids, row.seed}});
+  return rows;
+}
+
+}  // namespace glm4::actors

@@ -1,0 +1,36 @@
+// One step as a message: what the scheduler's executor call carries to a device actor, by value,
+// since the scheduler's sequences do not live where the device runs.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "engine/step_executor.hpp"
+
+namespace glm4::actors {
+
+/// How to sample one logit row, with the sequence's tokens copied (penalties read them).
+struct row_plan {
+  engine::sampling_params params;
+  std::vector<engine::token_id> prompt_token_ids;
+  std::vector<engine::token_id> output_token_ids;
+  std::uint64_t seed = 0;
+};
+
+struct step_plan {
+  model::step_batch batch;
+  std::vector<engine::block_copy> copies;
+  std::vector<row_plan> rows;  // one per batch.logit_rows entry
+};
+
+/// The sampled ids (and logprobs asked for), one per row: all a device ever returns.
+using step_results = std::vector<engine::sample_result>;
+
+step_plan make_step_plan(const model::step_batch& batch, std::span<const engine::block_copy> copies,
+                         std::span<const engine::row_sampling> rows);
+
+/// The executor's view of a plan's rows; valid while `plan` is.
+std::vector<engine::row_sampling> row_samplings(const step_plan& plan);
+
+}  // namespace glm4::actors

@@ -1,0 +1,203 @@
+// Device actors on CAF's real threads: steps go scheduler -> device -> scheduler as messages, and
+// a device that dies mid-generation fails its requests in error without losing the scheduler.
+// Sequencing is explicit (futures on the sinks, a condition wait on the status board); nothing sleeps.
+#include <catch2/catch.hpp>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/send.hpp>
+
+#include <future>
+#include <mutex>
+#include <numeric>
+
+#include "actors/device_actor.hpp"
+#include "actors/scheduler_actor.hpp"
+#include "tests/engine/fake_executor.hpp"
+
+namespace glm4::actors {
+namespace {
+
+using engine::testing::fake_executor;
+using engine::testing::reference_run;
+using namespace std::chrono_literals;
+
+constexpr std::int64_t vocab = 64;
+constexpr std::int32_t num_blocks = 64;
+const std::vector<engine::token_id> eos{3};
+
+// Resolves `first_events` at the first tokens and `done` at the request's end (or rejection).
+struct promise_sink : request_sink {
+  std::mutex mutex;
+  std::vector<engine::token_id> tokens;
+  std::optional<engine::finish_reason> finish;
+  std::string message;
+  std::optional<rejection> rejected;
+  std::promise<void> first_events, done;
+  bool has_events = false;
+
+  void on_rejected(rejection reason) override {
+    std::lock_guard lock(mutex);
+    rejected = std::move(reason);
+    done.set_value();
+  }
+  void on_accepted() override {}
+  void on_scheduled(std::chrono::steady_clock::time_point) override {}
+  void on_events(std::vector<engine::request_output> events) override {
+    std::lock_guard lock(mutex);
+    for (const auto& e : events) {
+      for (const auto& t : e.tokens) tokens.push_back(t.token);
+      if (e.finish) {
+        finish = *e.finish;
+        message = e.message;
+        done.set_value();
+      }
+    }
+    if (!has_events) {
+      has_events = true;
+      first_events.set_value();
+    }
+  }
+};
+
+// Blocks inside its second step until the test opens the gate, so the test knows exactly which
+// step is running when it acts.
+class gated_executor : public engine::step_executor {
+ public:
+  gated_executor() : inner_(num_blocks, 4, vocab, eos) {}
+
+  std::vector<engine::sample_result> execute(const model::step_batch& batch, std::span<const engine::block_copy> copies,
+                                             std::span<const engine::row_sampling> rows) override {
+    if (++num_calls_ == 2) {
+      entered.set_value();
+      gate_.wait();
+    }
+    return inner_.execute(batch, copies, rows);
+  }
+
+  std::promise<void> entered;
+  void open() { opener_.set_value(); }
+
+ private:
+  fake_executor inner_;
+  int num_calls_ = 0;
+  std::promise<void> opener_;
+  std::shared_future<void> gate_ = opener_.get_future().share();
+};
+
+struct quiet_config : caf::actor_system_config {
+  quiet_config() {
+    set("logger.file-verbosity", caf::atom("quiet"));
+    add_message_types<caf::id_block::glm4>();
+  }
+};
+
+engine::engine_config make_config() {
+  engine::engine_config c;
+  c.scheduler.num_blocks = num_blocks;
+  c.scheduler.block_size = 4;
+  c.scheduler.max_num_batched_tokens = 16;
+  c.scheduler.max_num_seqs = 8;
+  c.scheduler.max_model_len = 128;
+  c.eos_token_ids = eos;
+  c.vocab_size = vocab;
+  return c;
+}
+
+std::vector<engine::token_id> prompt_of(std::int64_t n, engine::token_id first = 10) {
+  std::vector<engine::token_id> ids(static_cast<std::size_t>(n));
+  std::iota(ids.begin(), ids.end(), first);
+  return ids;
+}
+
+engine::sampling_params sampled(std::int32_t max_tokens, std::uint64_t seed) {
+  engine::sampling_params p;
+  p.temperature = 0.8;
+  p.top_k = 20;
+  p.repetition_penalty = 1.2;  // reads the copied token history on the device
+  p.seed = seed;
+  p.max_tokens = max_tokens;
+  p.ignore_eos = true;
+  return p;
+}
+
+// The whole runtime in one process: a device actor over a fake executor, the scheduler actor.
+struct runtime {
+  explicit runtime(std::shared_ptr<engine::step_executor> device_executor =
+                       std::make_shared<fake_executor>(num_blocks, 4, vocab, eos))
+      : system(config), device(spawn_device(system, std::move(device_executor))),
+        executor(system, device, "device cpu:0"), engine(make_config(), executor, nullptr),
+        scheduler(spawn_scheduler(system, scheduler_actor_config{&engine, &board, 64, {device}})) {}
+  ~runtime() {
+    caf::anon_send_exit(scheduler, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(device, caf::exit_reason::user_shutdown);
+    system.await_all_actors_done();
+    scheduler = caf::actor{};
+    device = caf::actor{};
+    executor.release();
+  }
+
+  std::shared_ptr<promise_sink> submit(engine::request_id id, std::vector<engine::token_id> prompt,
+                                       const engine::sampling_params& params) {
+    auto sink = std::make_shared<promise_sink>();
+    caf::anon_send(scheduler, submit_atom::value, submission{id, std::move(prompt), params, sink});
+    return sink;
+  }
+
+  quiet_config config;
+  caf::actor_system system;
+  caf::actor device;
+  device_executor executor;
+  engine::llm_engine engine;
+  status_board board;
+  caf::actor scheduler;
+};
+
+}  // namespace
+
+TEST_CASE("steps through a device actor give the tokens of a local run", "[device_actor]") {
+  runtime rt;
+  std::vector<std::shared_ptr<promise_sink>> sinks;
+  for (engine::request_id id = 1; id <= 4; ++id)
+    sinks.push_back(rt.submit(id, prompt_of(5 + id, static_cast<engine::token_id>(id)), sampled(9, id * 11)));
+  for (engine::request_id id = 1; id <= 4; ++id) {
+    auto& sink = *sinks[id - 1];
+    REQUIRE(sink.done.get_future().wait_for(30s) == std::future_status::ready);
+    CHECK(sink.finish == engine::finish_reason::length);
+    CHECK(sink.tokens ==
+          reference_run(prompt_of(5 + id, static_cast<engine::token_id>(id)), sampled(9, id * 11), id * 11, vocab, eos, 128));
+  }
+  const auto idle = rt.board.wait_for([](const engine_status& s) { return s.num_running == 0; }, 30s);
+  CHECK(idle.is_ready);
+  CHECK(idle.kv_cache_usage == 0.0);
+}
+
+TEST_CASE("a device actor killed mid-generation fails its requests and leaves the scheduler up, not ready",
+          "[device_actor]") {
+  auto gated = std::make_shared<gated_executor>();
+  auto entered = gated->entered.get_future();
+  runtime rt(gated);
+  auto running = rt.submit(1, prompt_of(6), sampled(100, 5));
+  REQUIRE(entered.wait_for(30s) == std::future_status::ready);  // step 2 is running on the device
+  caf::anon_send_exit(rt.device, caf::exit_reason::kill);  // queued behind it: step 3 finds the device gone
+  gated->open();
+
+  REQUIRE(running->done.get_future().wait_for(30s) == std::future_status::ready);
+  CHECK(running->finish == engine::finish_reason::error);
+  CHECK_FALSE(running->message.empty());
+  CHECK(running->tokens.size() == 2);  // the prefill's token and step 2's
+
+  const auto down = rt.board.wait_for([](const engine_status& s) { return !s.is_ready; }, 30s);
+  REQUIRE_FALSE(down.is_ready);
+  CHECK_THAT(down.not_ready_reason, Catch::Contains("device"));
+  CHECK(down.num_running == 0);
+  CHECK(down.kv_cache_usage == 0.0);
+
+  // The scheduler still answers: a new request is refused plainly instead of hanging.
+  auto later = rt.submit(2, prompt_of(6), sampled(4, 6));
+  REQUIRE(later->done.get_future().wait_for(30s) == std::future_status::ready);
+  REQUIRE(later->rejected);
+  CHECK(later->rejected->why == rejection::kind::unavailable);
+}
+
+}  // namespace glm4::actors
