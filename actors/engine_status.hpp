@@ -17,6 +17,8 @@ struct engine_status {
   std::int64_t num_waiting = 0;   // requests still queued
   double kv_cache_usage = 0.0;    // referenced KV blocks over all blocks, [0, 1]
   std::int64_t num_steps = 0;
+  std::int64_t num_prefix_hit_tokens = 0;
+  std::int64_t num_preemptions = 0;
 };
 
 /// A mutex-guarded snapshot: one writer (the scheduler actor), any number of readers.

@@ -32,7 +32,8 @@ struct submission {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, engine_status& x) {
   return f(caf::meta::type_name("engine_status"), x.is_ready, x.not_ready_reason, x.num_running, x.num_waiting,
-           x.kv_cache_usage, x.num_steps);
+           x.kv_cache_usage, x.num_steps,
+           x.num_prefix_hit_tokens, x.num_preemptions);
 }
 
 }  // namespace glm4::actors

@@ -21,7 +21,10 @@ engine_status current_status(const scheduler_state& state) {
   status.num_running = static_cast<std::int64_t>(state.requests.size() - state.num_queued);
   status.kv_cache_usage = blocks.num_blocks() == 0 ? 0.0
                                                    : static_cast<double>(blocks.num_used_blocks()) / blocks.num_blocks();
-  status.num_steps = state.config.engine->stats().num_steps;
+  const engine::engine_stats& stats = state.config.engine->stats();
+  status.num_steps = stats.num_steps;
+  status.num_prefix_hit_tokens = stats.num_prefix_hit_tokens;
+  status.num_preemptions = stats.num_preemptions;
   return status;
 }
 

@@ -7,6 +7,17 @@
 #include <cstdio>
 #include <random>
 
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+
+#include "actors/device_actor.hpp"
+#include "actors/scheduler_actor.hpp"
 #include "engine/llm_engine.hpp"
 #include "engine/local_executor.hpp"
 #include "kernels/backend.hpp"
@@ -28,6 +39,7 @@ struct bench_flags {
   int shared_prefix_len = 0;
   bool no_prefix_caching = false;
   bool json = false;
+  bool through_actors = false;
   int threads = 0;
   int num_blocks = 0;
   int max_num_batched_tokens = 2048;
@@ -74,24 +86,99 @@ std::vector<std::vector<engine::token_id>> make_prompts(const bench_flags& flags
   return prompts;
 }
 
+// Where requests go: straight into the engine, or through the scheduler and device actors.
+class request_driver {
+ public:
+  virtual ~request_driver() = default;
+  virtual void submit(engine::request_id id, const std::vector<engine::token_id>& prompt,
+                      const engine::sampling_params& params) = 0;
+  /// Blocks until some events exist; returns them with the time they arrived.
+  virtual std::pair<clock_type::time_point, std::vector<engine::request_output>> next_events() = 0;
+};
+
+class engine_driver : public request_driver {
+ public:
+  explicit engine_driver(engine::llm_engine& engine) : engine_(engine) {}
+  void submit(engine::request_id id, const std::vector<engine::token_id>& prompt,
+              const engine::sampling_params& params) override {
+    if (auto reason = engine_.add_request(id, prompt, params)) throw std::runtime_error("request refused: " + *reason);
+  }
+  std::pair<clock_type::time_point, std::vector<engine::request_output>> next_events() override {
+    auto events = engine_.step();
+    return {clock_type::now(), std::move(events)};
+  }
+
+ private:
+  engine::llm_engine& engine_;
+};
+
+// Every request's sink stamps its events on arrival and queues them for the bench thread.
+class actor_driver : public request_driver {
+ public:
+  explicit actor_driver(caf::actor scheduler) : scheduler_(std::move(scheduler)), inbox_(std::make_shared<inbox>()) {}
+  void submit(engine::request_id id, const std::vector<engine::token_id>& prompt,
+              const engine::sampling_params& params) override {
+    caf::anon_send(scheduler_, actors::submit_atom::value,
+                   actors::submission{id, prompt, params, std::make_shared<inbox_sink>(inbox_)});
+  }
+  std::pair<clock_type::time_point, std::vector<engine::request_output>> next_events() override {
+    std::unique_lock lock(inbox_->mutex);
+    inbox_->arrived.wait(lock, [&] { return !inbox_->items.empty(); });
+    auto item = std::move(inbox_->items.front());
+    inbox_->items.pop_front();
+    if (!item.rejection.empty()) throw std::runtime_error("request refused: " + item.rejection);
+    return {item.at, std::move(item.events)};
+  }
+
+ private:
+  struct inbox {
+    struct item {
+      clock_type::time_point at;
+      std::vector<engine::request_output> events;
+      std::string rejection;
+    };
+    std::mutex mutex;
+    std::condition_variable arrived;
+    std::deque<item> items;
+    void push(item x) {
+      {
+        std::lock_guard lock(mutex);
+        items.push_back(std::move(x));
+      }
+      arrived.notify_one();
+    }
+  };
+  struct inbox_sink : actors::request_sink {
+    explicit inbox_sink(std::shared_ptr<inbox> to) : to(std::move(to)) {}
+    void on_rejected(actors::rejection reason) override { to->push({clock_type::now(), {}, reason.message}); }
+    void on_accepted() override {}
+    void on_scheduled(clock_type::time_point) override {}
+    void on_events(std::vector<engine::request_output> events) override {
+      to->push({clock_type::now(), std::move(events), {}});
+    }
+    std::shared_ptr<inbox> to;
+  };
+
+  caf::actor scheduler_;
+  std::shared_ptr<inbox> inbox_;
+};
+
 // Closed loop: a new request enters as soon as one finishes.
-bench_result run_requests(engine::llm_engine& engine, const std::vector<std::vector<engine::token_id>>& prompts,
+bench_result run_requests(request_driver& driver, const std::vector<std::vector<engine::token_id>>& prompts,
                           const engine::sampling_params& params, int concurrency, engine::request_id first_id) {
   std::vector<request_timing> timings(prompts.size());
-  std::size_t next = 0;
+  std::size_t next = 0, num_finished = 0;
   int in_flight = 0;
   auto submit = [&] {
-    if (auto reason = engine.add_request(first_id + next, prompts[next], params))
-      throw std::runtime_error("request refused: " + *reason);
     timings[next].submitted = clock_type::now();
+    driver.submit(first_id + next, prompts[next], params);
     ++next;
     ++in_flight;
   };
   const auto start = clock_type::now();
   while (next < prompts.size() && in_flight < concurrency) submit();
-  while (engine.has_unfinished()) {
-    const auto events = engine.step();
-    const auto now = clock_type::now();
+  while (num_finished < prompts.size()) {
+    const auto [now, events] = driver.next_events();
     for (const auto& e : events) {
       request_timing& t = timings[e.request - first_id];
       if (!e.tokens.empty()) {
@@ -102,7 +189,10 @@ bench_result run_requests(engine::llm_engine& engine, const std::vector<std::vec
         t.last = now;
         t.num_output += std::ssize(e.tokens);
       }
-      if (e.finish) --in_flight;
+      if (e.finish) {
+        --in_flight;
+        ++num_finished;
+      }
     }
     while (next < prompts.size() && in_flight < concurrency) submit();
   }
@@ -117,9 +207,15 @@ bench_result run_requests(engine::llm_engine& engine, const std::vector<std::vec
     if (i > 0) result.later_ttft_ms.push_back(result.ttft_ms.back());
     result.itl_ms.insert(result.itl_ms.end(), t.gaps_ms.begin(), t.gaps_ms.end());
   }
-  result.stats = engine.stats();
   return result;
 }
+
+struct bench_actor_config : caf::actor_system_config {
+  bench_actor_config() {
+    set("logger.file-verbosity", caf::atom("quiet"));
+    add_message_types<caf::id_block::glm4>();
+  }
+};
 
 void print_result(const bench_flags& flags, const bench_result& r, const std::string& backend) {
   const double output_rate = static_cast<double>(r.num_output) / r.seconds;
@@ -175,8 +271,8 @@ int run_bench(const CLI::App& command, const bench_flags& flags) {
 
   auto backend = kernels::make_cpu_backend(flags.threads);
   model::glm4_model forward(checkpoint.config, checkpoint.weights, *backend);
-  engine::local_executor executor(forward, config.scheduler.num_blocks, config.scheduler.block_size, config.eos_token_ids);
-  engine::llm_engine engine(config, executor, &tok);
+  auto executor = std::make_shared<engine::local_executor>(forward, config.scheduler.num_blocks,
+                                                            config.scheduler.block_size, config.eos_token_ids);
 
   engine::sampling_params params;
   params.temperature = 0.0;
@@ -192,14 +288,57 @@ int run_bench(const CLI::App& command, const bench_flags& flags) {
   warm_flags.seed = flags.seed + 1;
   auto warm_params = params;
   warm_params.max_tokens = warm_params.min_tokens = 2;
-  run_requests(engine, make_prompts(warm_flags, checkpoint.config.vocab_size), warm_params, 1, 1u << 30);
-  const engine::engine_stats warm_stats = engine.stats();
+  const auto warm_prompts = make_prompts(warm_flags, checkpoint.config.vocab_size);
+  const auto prompts = make_prompts(flags, checkpoint.config.vocab_size);
 
-  bench_result result = run_requests(engine, make_prompts(flags, checkpoint.config.vocab_size), params, flags.concurrency, 0);
-  result.stats.num_steps -= warm_stats.num_steps;
-  result.stats.num_prefix_hit_tokens -= warm_stats.num_prefix_hit_tokens;
-  result.stats.num_preemptions -= warm_stats.num_preemptions;
-  print_result(flags, result, backend->name());
+  bench_result result;
+  auto subtract = [](engine::engine_stats after, const engine::engine_stats& before) {
+    after.num_steps -= before.num_steps;
+    after.num_prefix_hit_tokens -= before.num_prefix_hit_tokens;
+    after.num_preemptions -= before.num_preemptions;
+    return after;
+  };
+  if (!flags.through_actors) {
+    engine::llm_engine engine(config, *executor, &tok);
+    engine_driver driver(engine);
+    run_requests(driver, warm_prompts, warm_params, 1, 1u << 30);
+    const engine::engine_stats warm_stats = engine.stats();
+    result = run_requests(driver, prompts, params, flags.concurrency, 0);
+    result.stats = subtract(engine.stats(), warm_stats);
+  } else {
+    // The serving path without HTTP: scheduler actor -> device actor -> local executor.
+    bench_actor_config actor_settings;
+    caf::actor_system system{actor_settings};
+    caf::actor device = actors::spawn_device(system, executor);
+    actors::device_executor device_executor(system, device, "device");
+    engine::llm_engine engine(config, device_executor, &tok);
+    caf::actor scheduler = actors::spawn_scheduler(
+        system, actors::scheduler_actor_config{&engine, nullptr, prompts.size() + 1, {device}});
+    auto stats_now = [&] {
+      caf::scoped_actor self{system};
+      engine::engine_stats stats;
+      self->request(scheduler, caf::infinite, actors::status_atom::value)
+          .receive([&](const actors::engine_status& s) {
+                     stats.num_steps = s.num_steps;
+                     stats.num_prefix_hit_tokens = s.num_prefix_hit_tokens;
+                     stats.num_preemptions = s.num_preemptions;
+                   },
+                   [](const caf::error&) {});
+      return stats;
+    };
+    actor_driver driver(scheduler);
+    run_requests(driver, warm_prompts, warm_params, 1, 1u << 30);
+    const engine::engine_stats warm_stats = stats_now();
+    result = run_requests(driver, prompts, params, flags.concurrency, 0);
+    result.stats = subtract(stats_now(), warm_stats);
+    caf::anon_send_exit(scheduler, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(device, caf::exit_reason::user_shutdown);
+    system.await_all_actors_done();
+    scheduler = caf::actor{};
+    device = caf::actor{};
+    device_executor.release();
+  }
+  print_result(flags, result, backend->name() + (flags.through_actors ? ", through actors" : ", in-process"));
   return 0;
 }
 
@@ -225,6 +364,8 @@ command_runner add_bench_command(CLI::App& command) {
       ->capture_default_str();
   command.add_flag("--no-prefix-caching", flags->no_prefix_caching, "Disable the KV prefix cache");
   command.add_flag("--json", flags->json, "Print one JSON object instead of text");
+  command.add_flag("--through-actors", flags->through_actors,
+                   "Run through the scheduler and device actors (serve's path, without HTTP)");
   command.add_option("--threads", flags->threads, "CPU threads (0 = all)")->check(CLI::NonNegativeNumber);
   command.add_option("--num-blocks", flags->num_blocks, "KV blocks of 16 tokens (0 = enough for the concurrency)")
       ->check(CLI::NonNegativeNumber);
