@@ -111,6 +111,7 @@ void http_session::do_write() {
   switch (item.what) {
     case write_item::kind::sse_header: {
       auto response = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::ok, 11);
+      response->set(bhttp::field::server, "glm4-actor");
       response->set(bhttp::field::content_type, sse_content_type);
       response->set(bhttp::field::cache_control, "no-cache");
       response->keep_alive(item.keep_alive);

@@ -86,14 +86,14 @@ void http_session::route(const request_type& request) {
   if (path == "/health") return send(health_response(context_.board.read()), keep_alive);
   if (path == "/metrics") return send(metrics_response(context_.board.read(), context_.metrics, context_.registry), keep_alive);
   if (path == "/v1/models")
-    return send(models_response(context_.limits.served_models, context_.created, context_.max_model_len), keep_alive);
+    return send(models_response(context_.limits.served_models, context_.created, context_.max_model_len.load()), keep_alive);
 
   if (!is_json_content_type(request[bhttp::field::content_type]))
     return send(error_response(api_error{415, "send the body as Content-Type: application/json",
                                          "invalid_request_error", std::nullopt, "unsupported_media_type"}),
                 keep_alive);
   if (path == "/tokenize")
-    return send(tokenize_response(request.body(), context_.limits, context_.tokenizer, context_.max_model_len), keep_alive);
+    return send(tokenize_response(request.body(), context_.limits, context_.tokenizer, context_.max_model_len.load()), keep_alive);
   if (path == "/detokenize") return send(detokenize_response(request.body(), context_.limits, context_.tokenizer), keep_alive);
   start_generation(request, path == "/v1/chat/completions" ? api_kind::chat : api_kind::completion);
 }
@@ -117,6 +117,23 @@ void http_session::start_generation(const request_type& request, api_kind kind) 
                                                kind == api_kind::chat ? "messages" : "prompt")),
                 keep_alive);
   }
+
+  // The engine refuses these too; here the error can name the field to change.
+  const auto num_prompt = static_cast<std::int64_t>(prompt.size());
+  const std::int64_t max_model_len = context_.max_model_len.load();
+  if (num_prompt >= max_model_len)
+    return send(error_response(invalid_request("the prompt has " + std::to_string(num_prompt) +
+                                                   " tokens; this model's context is " +
+                                                   std::to_string(max_model_len) + " tokens",
+                                               kind == api_kind::chat ? "messages" : "prompt")),
+                keep_alive);
+  if (openai.params.max_tokens && num_prompt + *openai.params.max_tokens > max_model_len)
+    return send(error_response(invalid_request(
+                    "max_tokens " + std::to_string(*openai.params.max_tokens) + " plus the prompt's " +
+                        std::to_string(num_prompt) + " tokens exceeds this model's context of " +
+                        std::to_string(max_model_len) + " tokens",
+                    "max_tokens")),
+                keep_alive);
 
   generation g;
   g.id = context_.next_request_id.fetch_add(1, std::memory_order_relaxed);

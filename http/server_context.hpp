@@ -42,9 +42,11 @@ struct server_context {
       : options(std::move(options)), limits(std::move(limits)), keys(std::move(keys)), tokenizer(tokenizer),
         max_model_len(max_model_len), metrics(registry) {}
 
-  /// Serving starts: from here on generation routes submit to `actor`.
-  void set_scheduler(caf::actor actor) {
+  /// Serving starts: from here on generation routes submit to `actor`, for requests of at most
+  /// `model_len` tokens (the KV pool may hold fewer than configured).
+  void set_scheduler(caf::actor actor, std::int64_t model_len) {
     scheduler = std::move(actor);
+    max_model_len.store(model_len, std::memory_order_relaxed);
     has_scheduler.store(true, std::memory_order_release);
   }
   /// Serving ends (the HTTP threads are stopped): drops the handle, so a detached scheduler's
@@ -59,7 +61,7 @@ struct server_context {
   const request_limits limits;
   const api_keys keys;
   const model::tokenizer& tokenizer;
-  const std::int64_t max_model_len;
+  std::atomic<std::int64_t> max_model_len;  // prompt plus output tokens of one request
   const std::int64_t created = std::chrono::duration_cast<std::chrono::seconds>(
                                    std::chrono::system_clock::now().time_since_epoch())
                                    .count();

@@ -118,7 +118,7 @@ int run_serve(const CLI::App& command, const serve_flags& flags) {
   engine::llm_engine engine(stack->engine_config, device_executor, &tokenizer);
   caf::actor scheduler = actors::spawn_scheduler(
       system, actors::scheduler_actor_config{&engine, &context.board, config.server.max_queued_requests, {device}});
-  context.set_scheduler(scheduler);
+  context.set_scheduler(scheduler, stack->max_model_len);
   std::cout << "glm4-actor serve: ready: model \"" << config.model.served_name << "\" at http://" << options.host << ":"
             << server.port() << "/v1" << (context.keys.empty() ? "" : " (API key required)") << std::endl;
 

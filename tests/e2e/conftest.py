@@ -1,0 +1,56 @@
+"""Fixtures of the end-to-end tests: the tiny model, made once per session, and glm4-actor servers on loopback.
+
+GLM4_BINARY names the glm4-actor executable (ctest sets it); without it, build/glm4-actor is used.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+import pytest
+
+from e2e_util import STOP_TIMEOUT_S, Server, make_model
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory):
+    # The directory name is the served model name.
+    return make_model(tmp_path_factory.mktemp("model") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def server_factory(model_dir, tmp_path_factory):
+    """start(*extra_args, threads=1, api_key=None) -> a ready Server; all are stopped (SIGTERM, exit 0) at the end."""
+    servers: list[Server] = []
+    logs = tmp_path_factory.mktemp("logs")
+    counter = itertools.count()
+
+    def start(*extra_args, threads: int = 1, api_key: str | None = None) -> Server:
+        server = Server(model_dir, logs / f"server-{next(counter)}.log", extra_args, threads=threads,
+                        api_key=api_key)
+        servers.append(server)
+        return server
+
+    yield start
+
+    running = [server for server in servers if not server.stopped]  # tests check the exits of those they stop
+    for server in running:
+        server.terminate()  # all at once, so their shutdowns overlap
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    failures = []
+    for server in running:
+        try:
+            code = server.stop(timeout=deadline - time.monotonic())
+        except AssertionError as error:
+            failures.append(str(error))
+            continue
+        if code != 0:
+            failures.append(f"{server.args} exited with {code} after SIGTERM\n{server.log_tail()}")
+    assert not failures, "\n\n".join(failures)
+
+
+@pytest.fixture(scope="session")
+def server(server_factory) -> Server:
+    """The shared server of a test file: tiny model, no API key, defaults otherwise."""
+    return server_factory()
