@@ -3,28 +3,26 @@
 // Sequencing is explicit (futures on the sinks, a condition wait on the status board); nothing sleeps.
 #include <catch2/catch.hpp>
 
-#include <caf/actor_system.hpp>
-#include <caf/actor_system_config.hpp>
 #include <caf/send.hpp>
 
 #include <future>
 #include <mutex>
 #include <numeric>
 
-#include "actors/device_actor.hpp"
-#include "actors/scheduler_actor.hpp"
+#include "actors/local_runtime.hpp"
 #include "tests/engine/fake_executor.hpp"
 
 namespace glm4::actors {
 namespace {
 
 using engine::testing::fake_executor;
+using engine::testing::prompt_of;
 using engine::testing::reference_run;
 using namespace std::chrono_literals;
 
-constexpr std::int64_t vocab = 64;
+constexpr std::int64_t vocab = engine::testing::small_vocab;
 constexpr std::int32_t num_blocks = 64;
-const std::vector<engine::token_id> eos{3};
+const std::vector<engine::token_id> eos = engine::testing::small_eos;
 
 // Resolves `first_events` at the first tokens and `done` at the request's end (or rejection).
 struct promise_sink : request_sink {
@@ -85,31 +83,6 @@ class gated_executor : public engine::step_executor {
   std::shared_future<void> gate_ = opener_.get_future().share();
 };
 
-struct quiet_config : caf::actor_system_config {
-  quiet_config() {
-    set("logger.file-verbosity", caf::atom("quiet"));
-    add_message_types<caf::id_block::glm4>();
-  }
-};
-
-engine::engine_config make_config() {
-  engine::engine_config c;
-  c.scheduler.num_blocks = num_blocks;
-  c.scheduler.block_size = 4;
-  c.scheduler.max_num_batched_tokens = 16;
-  c.scheduler.max_num_seqs = 8;
-  c.scheduler.max_model_len = 128;
-  c.eos_token_ids = eos;
-  c.vocab_size = vocab;
-  return c;
-}
-
-std::vector<engine::token_id> prompt_of(std::int64_t n, engine::token_id first = 10) {
-  std::vector<engine::token_id> ids(static_cast<std::size_t>(n));
-  std::iota(ids.begin(), ids.end(), first);
-  return ids;
-}
-
 engine::sampling_params sampled(std::int32_t max_tokens, std::uint64_t seed) {
   engine::sampling_params p;
   p.temperature = 0.8;
@@ -121,36 +94,22 @@ engine::sampling_params sampled(std::int32_t max_tokens, std::uint64_t seed) {
   return p;
 }
 
-// The whole runtime in one process: a device actor over a fake executor, the scheduler actor.
+// The whole runtime in one process over a fake device; submits go straight to the scheduler.
 struct runtime {
   explicit runtime(std::shared_ptr<engine::step_executor> device_executor =
                        std::make_shared<fake_executor>(num_blocks, 4, vocab, eos))
-      : system(config), device(spawn_device(system, std::move(device_executor))),
-        executor(system, device, "device cpu:0"), engine(make_config(), executor, nullptr),
-        scheduler(spawn_scheduler(system, scheduler_actor_config{&engine, &board, 64, {device}})) {}
-  ~runtime() {
-    caf::anon_send_exit(scheduler, caf::exit_reason::user_shutdown);
-    caf::anon_send_exit(device, caf::exit_reason::user_shutdown);
-    system.await_all_actors_done();
-    scheduler = caf::actor{};
-    device = caf::actor{};
-    executor.release();
-  }
+      : actors(std::move(device_executor), engine::testing::small_engine_config(num_blocks), nullptr, &board, 64,
+               "device cpu:0") {}
 
   std::shared_ptr<promise_sink> submit(engine::request_id id, std::vector<engine::token_id> prompt,
                                        const engine::sampling_params& params) {
     auto sink = std::make_shared<promise_sink>();
-    caf::anon_send(scheduler, submit_atom::value, submission{id, std::move(prompt), params, sink});
+    caf::anon_send(actors.scheduler(), submit_atom::value, submission{id, std::move(prompt), params, sink});
     return sink;
   }
 
-  quiet_config config;
-  caf::actor_system system;
-  caf::actor device;
-  device_executor executor;
-  engine::llm_engine engine;
   status_board board;
-  caf::actor scheduler;
+  local_runtime actors;
 };
 
 }  // namespace
@@ -179,7 +138,7 @@ TEST_CASE("a device actor killed mid-generation fails its requests and leaves th
   runtime rt(gated);
   auto running = rt.submit(1, prompt_of(6), sampled(100, 5));
   REQUIRE(entered.wait_for(30s) == std::future_status::ready);  // step 2 is running on the device
-  caf::anon_send_exit(rt.device, caf::exit_reason::kill);  // queued behind it: step 3 finds the device gone
+  caf::anon_send_exit(rt.actors.device(), caf::exit_reason::kill);  // queued behind it: step 3 finds the device gone
   gated->open();
 
   REQUIRE(running->done.get_future().wait_for(30s) == std::future_status::ready);

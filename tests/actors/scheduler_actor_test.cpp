@@ -11,6 +11,7 @@
 #include <map>
 #include <numeric>
 
+#include "actors/local_runtime.hpp"
 #include "actors/scheduler_actor.hpp"
 #include "tests/engine/fake_executor.hpp"
 
@@ -18,10 +19,13 @@ namespace glm4::actors {
 namespace {
 
 using engine::testing::fake_executor;
+using engine::testing::greedy;
+using engine::testing::prompt_of;
 using engine::testing::reference_run;
+using engine::testing::small_engine_config;
 
-constexpr std::int64_t vocab = 64;
-const std::vector<engine::token_id> eos{3};
+constexpr std::int64_t vocab = engine::testing::small_vocab;
+const std::vector<engine::token_id> eos = engine::testing::small_eos;
 
 struct recording_sink : request_sink {
   std::vector<std::string> log;  // "rejected", "scheduled", "events"
@@ -48,34 +52,18 @@ struct recording_sink : request_sink {
   }
 };
 
-struct test_config : caf::actor_system_config {
-  test_config() {
-    set("scheduler.policy", caf::atom("testing"));
-    set("logger.file-verbosity", caf::atom("quiet"));
-    add_message_types<caf::id_block::glm4>();
-  }
+struct test_config : actor_config {
+  test_config() { set("scheduler.policy", caf::atom("testing")); }
 };
 
 struct fixture {
   explicit fixture(std::int32_t num_blocks = 64, std::size_t max_queued = 16, std::int32_t max_num_seqs = 8)
-      : executor(num_blocks, 4, vocab, eos), engine(make_config(num_blocks, max_num_seqs), executor, nullptr),
+      : executor(num_blocks, 4, vocab, eos), engine(small_engine_config(num_blocks, max_num_seqs), executor, nullptr),
         system(config), coordinator(dynamic_cast<caf::scheduler::test_coordinator&>(system.scheduler())) {
     scheduler = system.spawn(scheduler_actor, scheduler_actor_config{&engine, &board, max_queued});
     coordinator.run();
   }
   ~fixture() { caf::anon_send_exit(scheduler, caf::exit_reason::user_shutdown); coordinator.run(); }
-
-  static engine::engine_config make_config(std::int32_t num_blocks, std::int32_t max_num_seqs) {
-    engine::engine_config c;
-    c.scheduler.num_blocks = num_blocks;
-    c.scheduler.block_size = 4;
-    c.scheduler.max_num_batched_tokens = 16;
-    c.scheduler.max_num_seqs = max_num_seqs;
-    c.scheduler.max_model_len = 128;
-    c.eos_token_ids = eos;
-    c.vocab_size = vocab;
-    return c;
-  }
 
   std::shared_ptr<recording_sink> submit(engine::request_id id, std::vector<engine::token_id> prompt,
                                          const engine::sampling_params& params) {
@@ -92,20 +80,6 @@ struct fixture {
   caf::scheduler::test_coordinator& coordinator;
   caf::actor scheduler;
 };
-
-std::vector<engine::token_id> prompt_of(std::int64_t n, engine::token_id first = 10) {
-  std::vector<engine::token_id> ids(static_cast<std::size_t>(n));
-  std::iota(ids.begin(), ids.end(), first);
-  return ids;
-}
-
-engine::sampling_params greedy(std::int32_t max_tokens) {
-  engine::sampling_params p;
-  p.temperature = 0.0;
-  p.max_tokens = max_tokens;
-  p.ignore_eos = true;
-  return p;
-}
 
 }  // namespace
 

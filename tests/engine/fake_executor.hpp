@@ -11,6 +11,9 @@
 #include <utility>
 #include <vector>
 
+#include <numeric>
+
+#include "engine/llm_engine.hpp"
 #include "engine/sampler.hpp"
 #include "engine/step_executor.hpp"
 
@@ -109,6 +112,39 @@ inline std::vector<token_id> reference_run(std::vector<token_id> tokens, const s
     if (std::ssize(tokens) >= max_model_len) break;
   }
   return output;
+}
+
+/// A small engine over the fake executor: blocks of 4 tokens, 16-token steps, 8 sequences,
+/// 128-token sequences, eos id 3, vocabulary 64.
+inline constexpr std::int64_t small_vocab = 64;
+inline const std::vector<token_id> small_eos{3};
+
+inline engine_config small_engine_config(std::int32_t num_blocks = 64, std::int32_t max_num_seqs = 8) {
+  engine_config c;
+  c.scheduler.num_blocks = num_blocks;
+  c.scheduler.block_size = 4;
+  c.scheduler.max_num_batched_tokens = 16;
+  c.scheduler.max_num_seqs = max_num_seqs;
+  c.scheduler.max_model_len = 128;
+  c.eos_token_ids = small_eos;
+  c.vocab_size = small_vocab;
+  return c;
+}
+
+/// first, first + 1, ... (n ids).
+inline std::vector<token_id> prompt_of(std::int64_t n, token_id first = 10) {
+  std::vector<token_id> ids(static_cast<std::size_t>(n));
+  std::iota(ids.begin(), ids.end(), first);
+  return ids;
+}
+
+/// Greedy, ignoring eos, exactly max_tokens long.
+inline sampling_params greedy(std::int32_t max_tokens) {
+  sampling_params p;
+  p.temperature = 0.0;
+  p.max_tokens = max_tokens;
+  p.ignore_eos = true;
+  return p;
 }
 
 }  // namespace glm4::engine::testing

@@ -13,20 +13,13 @@ namespace {
 using testing::fake_executor;
 using testing::reference_run;
 
-constexpr std::int64_t vocab = 64;
-const std::vector<token_id> eos{3};
+using testing::greedy;
+using testing::prompt_of;
 
-engine_config make_config(std::int32_t num_blocks = 64) {
-  engine_config c;
-  c.scheduler.num_blocks = num_blocks;
-  c.scheduler.block_size = 4;
-  c.scheduler.max_num_batched_tokens = 16;
-  c.scheduler.max_num_seqs = 8;
-  c.scheduler.max_model_len = 128;
-  c.eos_token_ids = eos;
-  c.vocab_size = vocab;
-  return c;
-}
+constexpr std::int64_t vocab = testing::small_vocab;
+const std::vector<token_id> eos = testing::small_eos;
+
+engine_config make_config(std::int32_t num_blocks = 64) { return testing::small_engine_config(num_blocks); }
 
 struct collected {
   std::map<std::pair<request_id, std::int32_t>, std::vector<token_id>> tokens;
@@ -46,20 +39,6 @@ collected run_all(llm_engine& engine) {
   collected c;
   for (int i = 0; i < 10000 && engine.has_unfinished(); ++i) c.add(engine.step());
   return c;
-}
-
-std::vector<token_id> prompt_of(std::int64_t n, token_id first = 10) {
-  std::vector<token_id> ids(static_cast<std::size_t>(n));
-  std::iota(ids.begin(), ids.end(), first);
-  return ids;
-}
-
-sampling_params greedy(std::int32_t max_tokens) {
-  sampling_params p;
-  p.temperature = 0.0;
-  p.max_tokens = max_tokens;
-  p.ignore_eos = true;
-  return p;
 }
 
 }  // namespace

@@ -7,8 +7,6 @@
 #include <cstdio>
 #include <random>
 
-#include <caf/actor_system.hpp>
-#include <caf/actor_system_config.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
@@ -16,8 +14,7 @@
 #include <deque>
 #include <mutex>
 
-#include "actors/device_actor.hpp"
-#include "actors/scheduler_actor.hpp"
+#include "actors/local_runtime.hpp"
 #include "engine/llm_engine.hpp"
 #include "engine/local_executor.hpp"
 #include "kernels/backend.hpp"
@@ -210,13 +207,6 @@ bench_result run_requests(request_driver& driver, const std::vector<std::vector<
   return result;
 }
 
-struct bench_actor_config : caf::actor_system_config {
-  bench_actor_config() {
-    set("logger.file-verbosity", caf::atom("quiet"));
-    add_message_types<caf::id_block::glm4>();
-  }
-};
-
 void print_result(const bench_flags& flags, const bench_result& r, const std::string& backend) {
   const double output_rate = static_cast<double>(r.num_output) / r.seconds;
   const double total_rate = static_cast<double>(r.num_output + r.num_prompt) / r.seconds;
@@ -307,17 +297,11 @@ int run_bench(const CLI::App& command, const bench_flags& flags) {
     result.stats = subtract(engine.stats(), warm_stats);
   } else {
     // The serving path without HTTP: scheduler actor -> device actor -> local executor.
-    bench_actor_config actor_settings;
-    caf::actor_system system{actor_settings};
-    caf::actor device = actors::spawn_device(system, executor);
-    actors::device_executor device_executor(system, device, "device");
-    engine::llm_engine engine(config, device_executor, &tok);
-    caf::actor scheduler = actors::spawn_scheduler(
-        system, actors::scheduler_actor_config{&engine, nullptr, prompts.size() + 1, {device}});
+    actors::local_runtime runtime(executor, config, &tok, nullptr, prompts.size() + 1, "device");
     auto stats_now = [&] {
-      caf::scoped_actor self{system};
+      caf::scoped_actor self{runtime.system()};
       engine::engine_stats stats;
-      self->request(scheduler, caf::infinite, actors::status_atom::value)
+      self->request(runtime.scheduler(), caf::infinite, actors::status_atom::value)
           .receive([&](const actors::engine_status& s) {
                      stats.num_steps = s.num_steps;
                      stats.num_prefix_hit_tokens = s.num_prefix_hit_tokens;
@@ -326,17 +310,11 @@ int run_bench(const CLI::App& command, const bench_flags& flags) {
                    [](const caf::error&) {});
       return stats;
     };
-    actor_driver driver(scheduler);
+    actor_driver driver(runtime.scheduler());
     run_requests(driver, warm_prompts, warm_params, 1, 1u << 30);
     const engine::engine_stats warm_stats = stats_now();
     result = run_requests(driver, prompts, params, flags.concurrency, 0);
     result.stats = subtract(stats_now(), warm_stats);
-    caf::anon_send_exit(scheduler, caf::exit_reason::user_shutdown);
-    caf::anon_send_exit(device, caf::exit_reason::user_shutdown);
-    system.await_all_actors_done();
-    scheduler = caf::actor{};
-    device = caf::actor{};
-    device_executor.release();
   }
   print_result(flags, result, backend->name() + (flags.through_actors ? ", through actors" : ", in-process"));
   return 0;

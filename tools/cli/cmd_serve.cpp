@@ -3,15 +3,10 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 
-#include <caf/actor_system.hpp>
-#include <caf/actor_system_config.hpp>
-#include <caf/send.hpp>
-
 #include <csignal>
 #include <iostream>
 
-#include "actors/device_actor.hpp"
-#include "actors/scheduler_actor.hpp"
+#include "actors/local_runtime.hpp"
 #include "config/cluster_config.hpp"
 #include "http/http_server.hpp"
 #include "model/checkpoint/config_parser.hpp"
@@ -34,13 +29,6 @@ struct serve_flags {
   std::optional<int> max_num_seqs;
   std::optional<int> max_queued_requests;
   int http_threads = 2;
-};
-
-struct actor_config : caf::actor_system_config {
-  actor_config() {
-    set("logger.file-verbosity", caf::atom("quiet"));
-    add_message_types<caf::id_block::glm4>();
-  }
 };
 
 config::cluster_config resolve_config(const CLI::App& command, const serve_flags& flags) {
@@ -111,14 +99,9 @@ int run_serve(const CLI::App& command, const serve_flags& flags) {
             << config.model.path.string() << ")" << std::endl;
 
   const auto stack = build_serving_stack(config, tokenizer, std::cerr);
-  actor_config actor_settings;
-  caf::actor_system system{actor_settings};
-  caf::actor device = actors::spawn_device(system, stack->executor);
-  actors::device_executor device_executor(system, device, "device " + stack->backend->name());
-  engine::llm_engine engine(stack->engine_config, device_executor, &tokenizer);
-  caf::actor scheduler = actors::spawn_scheduler(
-      system, actors::scheduler_actor_config{&engine, &context.board, config.server.max_queued_requests, {device}});
-  context.set_scheduler(scheduler, stack->max_model_len);
+  actors::local_runtime runtime(stack->executor, stack->engine_config, &tokenizer, &context.board,
+                                config.server.max_queued_requests, "device " + stack->backend->name());
+  context.set_scheduler(runtime.scheduler(), stack->max_model_len);
   std::cout << "glm4-actor serve: ready: model \"" << config.model.served_name << "\" at http://" << options.host << ":"
             << server.port() << "/v1" << (context.keys.empty() ? "" : " (API key required)") << std::endl;
 
@@ -126,14 +109,8 @@ int run_serve(const CLI::App& command, const serve_flags& flags) {
 
   std::cerr << "glm4-actor serve: shutting down" << std::endl;
   server.stop();
-  caf::anon_send_exit(scheduler, caf::exit_reason::user_shutdown);
-  caf::anon_send_exit(device, caf::exit_reason::user_shutdown);
-  system.await_all_actors_done();
-  // CAF 0.17 joins a detached actor's thread only once no handle to it is left.
-  scheduler = caf::actor{};
-  device = caf::actor{};
-  device_executor.release();
   context.clear_scheduler();
+  runtime.shutdown();
   return 0;
 }
 

@@ -3,7 +3,8 @@
 
 Closed loop: keeps --concurrency streaming /v1/completions requests in flight until --num-prompts are done. Each
 prompt is --input-len random token ids below --vocab-limit; each asks for exactly --output-len tokens (max_tokens,
-min_tokens, ignore_eos; temperature 0) and for the usage chunk. Reports request and output-token throughput, time
+min_tokens, ignore_eos; temperature 0), for the usage chunk and for logprobs 0 (so each token arrives as its own
+chunk, even one with no text of its own). Reports request and output-token throughput, time
 to first token and inter-token latency (gaps between streamed chunks) percentiles, and errors.
 
   python tools/loadgen/loadgen.py --base-url http://127.0.0.1:8000/v1 --num-prompts 200 --concurrency 32 \\
@@ -122,7 +123,10 @@ async def run(args) -> dict:
                 next_index += 1
                 body = {"model": model, "prompt": prompt, "max_tokens": args.output_len,
                         "min_tokens": args.output_len, "ignore_eos": True, "temperature": 0.0, "stream": True,
-                        "stream_options": {"include_usage": True}}
+                        "stream_options": {"include_usage": True},
+                        # The chosen token's logprob makes every token a chunk: a token whose text is
+                        # empty or held back (partial UTF-8) would otherwise merge into the next one.
+                        "logprobs": 0}
                 results.append(await one_request(client, url, body))
 
         start = time.perf_counter()
