@@ -3,7 +3,8 @@
 # (engine in-process) and `glm4-actor serve` driven by tools/loadgen over loopback; prints a markdown table with
 # output tok/s, TTFT, ITL and the ratio served / in-process.
 #   compare_http.sh MODEL_DIR "1:8 16:64 64:128" [INPUT_LEN] [OUTPUT_LEN] [THREADS]
-# (each entry is concurrency:num_prompts). Needs build/glm4-actor and build/test-venv (scripts/test_venv.sh).
+# (each entry is concurrency:num_prompts). Both sides use serve's scheduler defaults (8192 batched tokens per step).
+# Needs build/glm4-actor and build/test-venv (scripts/test_venv.sh).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 model=$1
@@ -32,7 +33,8 @@ for run in $runs; do
   concurrency=${run%%:*}
   num_prompts=${run##*:}
   local_json=$(build/glm4-actor bench --model "$model" --num-prompts "$num_prompts" --concurrency "$concurrency" \
-    --input-len "$input_len" --output-len "$output_len" --threads "$threads" --json)
+    --input-len "$input_len" --output-len "$output_len" --threads "$threads" \
+    --max-num-batched-tokens 8192 --json)
   # A short warm-up so the served run, like bench, starts with scratch buffers allocated.
   "$python" tools/loadgen/loadgen.py --base-url "$url" --num-prompts 1 --concurrency 1 --input-len 8 \
     --output-len 2 --json >/dev/null
