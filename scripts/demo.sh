@@ -16,18 +16,10 @@ echo "== glm4-actor generate (in-process)"
 build/glm4-actor generate --model "$model_dir" --chat --prompt "$prompt" --max-tokens 64 --seed 7
 
 echo "== glm4-actor serve on port $port, then a streamed chat completion with curl"
-log=$(mktemp -d)
-build/glm4-actor serve --model "$model_dir" --port "$port" --served-model-name glm-4-demo >"$log/out" 2>"$log/err" &
-server=$!
-trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$log"' EXIT
-# The server prints its "ready" line on stdout once the model is loaded.
-for _ in $(seq 600); do
-  grep -q "ready" "$log/out" && break
-  kill -0 "$server" 2>/dev/null || { cat "$log/err" >&2; exit 1; }
-  sleep 0.1
-done
-cat "$log/err" "$log/out"
+source scripts/lib/serve_in_background.sh
+serve_in_background --model "$model_dir" --port "$port" --served-model-name glm-4-demo
+cat "$server_log/err" "$server_log/out"
 body=$(python3 -c 'import json,sys; print(json.dumps({"model": "glm-4-demo", "stream": True, "max_tokens": 48, "seed": 7,
   "messages": [{"role": "user", "content": sys.argv[1]}]}))' "$prompt")
-curl -sS -N "http://127.0.0.1:$port/v1/chat/completions" -H "Content-Type: application/json" -d "$body"
+curl -sS -N "$server_url/chat/completions" -H "Content-Type: application/json" -d "$body"
 echo "== done; to keep serving: build/glm4-actor serve --model $model_dir --served-model-name glm-4-demo"

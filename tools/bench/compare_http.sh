@@ -15,17 +15,9 @@ threads=${5:-$(nproc)}
 python=build/test-venv/bin/python
 [[ -x $python ]] || bash scripts/test_venv.sh build/test-venv
 
-log=$(mktemp -d)
-build/glm4-actor serve --model "$model" --port 0 --threads "$threads" --max-num-seqs 64 --max-queued-requests 1024 \
-  >"$log/out" 2>"$log/err" &
-server=$!
-trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$log"' EXIT
-for _ in $(seq 1200); do
-  grep -q "ready" "$log/out" && break
-  kill -0 "$server" 2>/dev/null || { cat "$log/err" >&2; exit 1; }
-  sleep 0.1
-done
-url=$(sed -n 's/.* at \(http:[^ ]*\).*/\1/p' "$log/out")
+source scripts/lib/serve_in_background.sh
+serve_in_background --model "$model" --port 0 --threads "$threads" --max-num-seqs 64 --max-queued-requests 1024
+url=$server_url
 
 echo "| concurrency | prompts | in-process tok/s | served tok/s | served / in-process | served TTFT p50/p99 ms | served ITL p50/p99 ms | served req/s |"
 echo "|---|---|---|---|---|---|---|---|"
