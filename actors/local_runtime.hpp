@@ -32,8 +32,6 @@ class local_runtime {
   caf::actor_system& system() { return system_; }
   const caf::actor& scheduler() const { return scheduler_; }
   const caf::actor& device() const { return device_; }
-  /// Read it only while the scheduler is idle or after shutdown(): the scheduler owns it.
-  const engine::llm_engine& engine() const { return engine_; }
 
   /// Stops both actors and waits for them. CAF 0.17 joins a detached actor's thread only once no
   /// handle to it is left, so every handle is dropped here, the caller's must be too.

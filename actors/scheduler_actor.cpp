@@ -3,9 +3,9 @@
 
 #include <exception>
 #include <map>
+#include <utility>
 
 #include <caf/send.hpp>
-#include <utility>
 
 namespace glm4::actors {
 namespace {

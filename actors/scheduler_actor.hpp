@@ -15,8 +15,8 @@
 
 #include <cstddef>
 #include <string>
-#include <vector>
 #include <unordered_map>
+#include <vector>
 
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
@@ -46,7 +46,7 @@ struct scheduler_state {
   std::unordered_map<engine::request_id, tracked_request> requests;
   std::size_t num_queued = 0;
   bool is_step_pending = false;  // a step_atom is in the mailbox
-  bool is_failed = false;        // a step threw outside the engine: nothing runs any more
+  bool is_failed = false;        // a device went down or a step threw: nothing runs any more
   std::string failure;
 
   static inline const char* name = "glm4_scheduler";

@@ -77,10 +77,8 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
     pipelined_ = std::move(request);  // answered once the running reply is written
     return;
   }
-  handle(std::move(request));
+  route(request);
 }
-
-void http_session::handle(request_type request) { route(request); }
 
 // ---- writing ---------------------------------------------------------------------------------
 
@@ -165,7 +163,7 @@ void http_session::after_response(bool keep_alive) {
   if (pipelined_) {
     request_type next = std::move(*pipelined_);
     pipelined_.reset();
-    return handle(std::move(next));
+    return route(next);
   }
   if (is_reading_)
     arm_idle_deadline();

@@ -57,7 +57,6 @@ class http_session : public std::enable_shared_from_this<http_session> {
     std::uint64_t id = 0;
     bool is_stream = false;
     bool keep_alive = true;
-    bool is_accepted = false;
     std::optional<stream_encoder> encoder;          // stream
     std::optional<completion_accumulator> collector;  // not stream
     std::optional<request_timer> timer;
@@ -86,7 +85,6 @@ class http_session : public std::enable_shared_from_this<http_session> {
   void do_read();
   void on_read(beast::error_code ec, std::size_t bytes);
   void arm_idle_deadline();
-  void handle(request_type request);
 
   // Routing (http_session_routes.cpp).
   void route(const request_type& request);

@@ -172,7 +172,6 @@ void http_session::on_rejected(std::uint64_t id, const actors::rejection& reason
 
 void http_session::on_accepted(std::uint64_t id) {
   if (!generation_ || generation_->id != id) return;
-  generation_->is_accepted = true;
   if (!generation_->is_stream) return;
   enqueue(write_item::sse_header(generation_->keep_alive));
   if (std::string start = generation_->encoder->start(); !start.empty())
@@ -192,24 +191,28 @@ void http_session::on_events(std::uint64_t id, std::vector<engine::request_outpu
     num_tokens += static_cast<std::int64_t>(event.tokens.size());
     if (event.finish && g.final_reason != engine::finish_reason::error) g.final_reason = *event.finish;
   }
-  if (num_tokens > 0) g.timer->on_tokens(now_seconds(), num_tokens);
+  const double now = now_seconds();
+  if (num_tokens > 0) g.timer->on_tokens(now, num_tokens);
+  std::string chunk;  // the step's SSE events, one write
   for (const auto& event : events) {
-    if (g.is_stream) {
-      if (std::string chunk = g.encoder->add(event); !chunk.empty()) {
-        g.wrote_since_tick = true;
-        enqueue(write_item::chunk(std::move(chunk)));
-        if (!generation_) return;  // the stream overflowed and was ended
-      }
-    } else {
+    if (g.is_stream)
+      chunk += g.encoder->add(event);
+    else
       g.collector->add(event);
-    }
   }
-  if (g.is_stream ? g.encoder->done() : g.collector->finished()) finish_generation();
+  const bool is_done = g.is_stream ? g.encoder->done() : g.collector->finished();
+  // Counted before the client can see the end, so /metrics read after a reply includes it.
+  if (is_done)
+    g.timer->on_finished(now, g.final_reason.value_or(engine::finish_reason::abort), g.num_prompt_tokens);
+  if (!chunk.empty()) {
+    g.wrote_since_tick = true;
+    enqueue(write_item::chunk(std::move(chunk)));  // after an overflow ended the stream: a no-op
+  }
+  if (is_done) finish_generation();
 }
 
 void http_session::finish_generation() {
   generation& g = *generation_;
-  g.timer->on_finished(now_seconds(), g.final_reason.value_or(engine::finish_reason::abort), g.num_prompt_tokens);
   keep_alive_timer_.cancel();
   const bool keep_alive = g.keep_alive;
   if (g.is_stream) {
@@ -236,7 +239,6 @@ void http_session::schedule_keep_alive() {
     if (ec || self->is_closed_ || !self->generation_ || !self->generation_->is_stream) return;
     if (!self->generation_->wrote_since_tick)
       self->enqueue(write_item::chunk(std::string(sse_keep_alive)));
-    if (!self->generation_) return;
     self->generation_->wrote_since_tick = false;
     self->schedule_keep_alive();
   });

@@ -60,7 +60,7 @@ struct fixture {
   explicit fixture(std::int32_t num_blocks = 64, std::size_t max_queued = 16, std::int32_t max_num_seqs = 8)
       : executor(num_blocks, 4, vocab, eos), engine(small_engine_config(num_blocks, max_num_seqs), executor, nullptr),
         system(config), coordinator(dynamic_cast<caf::scheduler::test_coordinator&>(system.scheduler())) {
-    scheduler = system.spawn(scheduler_actor, scheduler_actor_config{&engine, &board, max_queued});
+    scheduler = system.spawn(scheduler_actor, scheduler_actor_config{&engine, &board, max_queued, {}});
     coordinator.run();
   }
   ~fixture() { caf::anon_send_exit(scheduler, caf::exit_reason::user_shutdown); coordinator.run(); }
