@@ -28,21 +28,24 @@ void expect_optional(const std::optional<tensor>& t, bool wanted, const std::vec
   expect_weight(*t, shape, name);
 }
 
-void check_weights(const model_config& c, const model_weights& w) {
+// `c` holds the rank's local shapes (local_config), so a whole model is the plan of one rank.
+void check_weights(const model_config& c, const shard_plan& plan, const model_weights& w) {
   const std::int64_t hidden = c.hidden_size, q_width = c.num_heads * c.head_dim, kv_width = c.num_kv_heads * c.head_dim;
   if (c.num_heads <= 0 || c.num_kv_heads <= 0 || c.num_heads % c.num_kv_heads != 0)
     throw std::invalid_argument("glm4_model: num_heads must be a positive multiple of num_kv_heads");
   if (c.rotary_dim <= 0 || c.rotary_dim % 2 != 0 || c.rotary_dim > c.head_dim)
     throw std::invalid_argument("glm4_model: rotary_dim must be even and within head_dim");
-  expect_weight(w.tok_embeddings, {c.vocab_size, hidden}, "tok_embeddings");
-  expect_weight(w.final_norm, {hidden}, "final_norm");
-  expect_weight(w.lm_head, {c.vocab_size, hidden}, "lm_head");
+  if (plan.has_embedding) expect_weight(w.tok_embeddings, {c.vocab_size, hidden}, "tok_embeddings");
+  if (plan.has_lm_head) {
+    expect_weight(w.final_norm, {hidden}, "final_norm");
+    expect_weight(w.lm_head, {plan.lm_head_rows.count(), hidden}, "lm_head");
+  }
   if (static_cast<std::int64_t>(w.layers.size()) != c.num_layers)
     throw std::invalid_argument("glm4_model: " + std::to_string(w.layers.size()) + " layers of weights for " +
                                 std::to_string(c.num_layers) + " layers");
   for (std::size_t i = 0; i < w.layers.size(); ++i) {
     const layer_weights& l = w.layers[i];
-    const std::string at = "layers." + std::to_string(i) + ".";
+    const std::string at = "layers." + std::to_string(plan.layers.begin + static_cast<std::int64_t>(i)) + ".";
     expect_weight(l.attn_norm, {hidden}, at + "attn_norm");
     expect_weight(l.wq, {q_width, hidden}, at + "wq");
     expect_weight(l.wk, {kv_width, hidden}, at + "wk");
@@ -59,6 +62,28 @@ void check_weights(const model_config& c, const model_weights& w) {
   }
 }
 
+void check_group(const shard_plan& plan, const kernels::comm::communicator* group, const kernels::backend& backend) {
+  if (plan.tp_size == 1) return;
+  if (!group || group->size() != plan.tp_size || group->rank() != plan.tp_rank)
+    throw std::invalid_argument("glm4_model: tensor-parallel rank " + std::to_string(plan.tp_rank) + " of " +
+                                std::to_string(plan.tp_size) + " needs a communicator of that rank and size");
+  if (backend.kind() != kernels::device_kind::cpu)
+    throw std::invalid_argument("glm4_model: tensor parallel on " + backend.name() +
+                                " needs NCCL, which this build does not have yet; use one GPU per stage");
+}
+
+// The plan of a whole model on one rank (no tensor parallel, every layer).
+shard_plan whole_model_plan(const model_config& config) {
+  shard_plan plan;
+  plan.layers = {0, config.num_layers};
+  plan.has_embedding = plan.has_lm_head = true;
+  plan.q_heads = {0, config.num_heads};
+  plan.kv_heads = {0, config.num_kv_heads};
+  plan.ffn = {0, config.intermediate_size};
+  plan.embedding_rows = plan.lm_head_rows = {0, config.vocab_size};
+  return plan;
+}
+
 std::optional<tensor> to_device(kernels::backend& backend, const std::optional<tensor>& host, bool used) {
   if (!used || !host) return std::nullopt;
   return backend.to_device(*host);
@@ -70,13 +95,20 @@ tensor rows_of(const tensor& t, std::int64_t rows) { return kernels::view_rows(t
 }  // namespace
 
 glm4_model::glm4_model(const model_config& config, const model_weights& host_weights, kernels::backend& backend)
-    : config_(config), backend_(backend) {
-  check_weights(config, host_weights);
-  weights_.tok_embeddings = backend.to_device(host_weights.tok_embeddings);
-  weights_.final_norm = backend.to_device(host_weights.final_norm);
-  // A tied head stays one device tensor.
-  weights_.lm_head = host_weights.lm_head.data == host_weights.tok_embeddings.data ? weights_.tok_embeddings
-                                                                                  : backend.to_device(host_weights.lm_head);
+    : glm4_model(config, whole_model_plan(config), host_weights, backend, nullptr) {}
+
+glm4_model::glm4_model(const model_config& config, const shard_plan& plan, const model_weights& host_weights,
+                       kernels::backend& backend, std::shared_ptr<kernels::comm::communicator> tensor_parallel)
+    : config_(local_config(config, plan)), plan_(plan), tensor_parallel_(std::move(tensor_parallel)), backend_(backend) {
+  check_weights(config_, plan_, host_weights);
+  check_group(plan_, tensor_parallel_.get(), backend);
+  if (plan_.has_embedding) weights_.tok_embeddings = backend.to_device(host_weights.tok_embeddings);
+  if (plan_.has_lm_head) {
+    weights_.final_norm = backend.to_device(host_weights.final_norm);
+    // A tied head stays one device tensor.
+    weights_.lm_head = host_weights.lm_head.data == host_weights.tok_embeddings.data ? weights_.tok_embeddings
+                                                                                    : backend.to_device(host_weights.lm_head);
+  }
   for (const layer_weights& host : host_weights.layers) {
     layer_weights& layer = weights_.layers.emplace_back();
     layer.attn_norm = backend.to_device(host.attn_norm);
@@ -123,6 +155,7 @@ void glm4_model::reserve(const step_batch& batch) {
     s.logit_rows = backend_.alloc(dtype::i32, {num_rows});
     s.row_hidden = backend_.alloc(dtype::f32, {num_rows, c.hidden_size});
     s.logits = backend_.alloc(dtype::f32, {num_rows, c.vocab_size});
+    if (plan_.tp_size > 1) s.local_logits = backend_.alloc(dtype::f32, {num_rows, plan_.lm_head_rows.count()});
     s.row_capacity = num_rows;
   }
   if (num_seqs > s.seq_capacity) {
@@ -136,25 +169,33 @@ void glm4_model::reserve(const step_batch& batch) {
   }
 }
 
-const tensor& glm4_model::forward(const step_batch& batch, kv_cache& cache) {
+const tensor& glm4_model::forward(const step_batch& batch, kv_cache& cache, std::span<const float> hidden_in) {
   validate(batch);
   if (batch.block_size != cache.block_size())
     throw std::invalid_argument("glm4_model: batch block size " + std::to_string(batch.block_size) + " is not the cache's " +
                                 std::to_string(cache.block_size()));
   if (cache.num_layers() != config_.num_layers) throw std::invalid_argument("glm4_model: the cache has the wrong layer count");
-  reserve(batch);
-  scratch& s = scratch_;
   const std::int64_t num_tokens = batch.num_tokens(), num_rows = static_cast<std::int64_t>(batch.logit_rows.size());
   const std::int64_t num_seqs = batch.num_seqs();
+  if (plan_.has_embedding != hidden_in.empty() && num_tokens > 0)
+    throw std::invalid_argument(plan_.has_embedding ? "glm4_model: the first stage embeds its tokens and takes no hidden states"
+                                                    : "glm4_model: a later pipeline stage needs the previous stage's hidden states");
+  if (!hidden_in.empty() && static_cast<std::int64_t>(hidden_in.size()) != num_tokens * config_.hidden_size)
+    throw std::invalid_argument("glm4_model: hidden states of " + std::to_string(hidden_in.size()) + " values for " +
+                                std::to_string(num_tokens) + " tokens of width " + std::to_string(config_.hidden_size));
+  reserve(batch);
+  scratch& s = scratch_;
   logits_view_ = rows_of(s.logits, num_rows);
-  if (num_tokens == 0) return logits_view_;
+  hidden_view_ = rows_of(s.hidden, num_tokens);
+  tensor& hidden = hidden_view_;
+  const tensor& result = plan_.has_lm_head ? logits_view_ : hidden_view_;
+  if (num_tokens == 0) return result;
 
   const auto upload_ints = [&](const tensor& buffer, const std::vector<std::int32_t>& host) {
     tensor view = rows_of(buffer, static_cast<std::int64_t>(host.size()));
     backend_.upload(view, host.data());
     return view;
   };
-  const tensor ids = upload_ints(s.ids, batch.token_ids);
   kernels::attention_batch attention;
   attention.query_start = upload_ints(s.query_start, batch.query_start);
   attention.context_len = upload_ints(s.context_len, batch.context_len);
@@ -165,17 +206,35 @@ const tensor& glm4_model::forward(const step_batch& batch, kv_cache& cache) {
   upload_ints(s.positions, batch.positions);
   upload_ints(s.slots, batch.slot_mapping);
 
-  tensor hidden = rows_of(s.hidden, num_tokens);
-  backend_.embedding(hidden, weights_.tok_embeddings, ids);
+  if (plan_.has_embedding)
+    backend_.embedding(hidden, weights_.tok_embeddings, upload_ints(s.ids, batch.token_ids));
+  else
+    backend_.upload(hidden, hidden_in.data());
   for (std::int64_t layer = 0; layer < config_.num_layers; ++layer) run_layer(layer, num_tokens, attention, cache);
+  if (!plan_.has_lm_head || num_rows == 0) return result;
+  return compute_logits(batch, hidden);
+}
 
-  if (num_rows == 0) return logits_view_;
-  const tensor rows = upload_ints(s.logit_rows, batch.logit_rows);
+const tensor& glm4_model::compute_logits(const step_batch& batch, const tensor& hidden) {
+  scratch& s = scratch_;
+  const auto num_rows = static_cast<std::int64_t>(batch.logit_rows.size());
+  tensor rows = rows_of(s.logit_rows, num_rows);
+  backend_.upload(rows, batch.logit_rows.data());
   tensor row_hidden = rows_of(s.row_hidden, num_rows);
   backend_.gather_rows(row_hidden, hidden, rows);
   backend_.rms_norm(row_hidden, row_hidden, weights_.final_norm, static_cast<float>(config_.rms_norm_eps));
-  backend_.matmul(logits_view_, row_hidden, weights_.lm_head, nullptr);
+  if (plan_.tp_size == 1) {
+    backend_.matmul(logits_view_, row_hidden, weights_.lm_head, nullptr);
+  } else {
+    tensor local = rows_of(s.local_logits, num_rows);
+    backend_.matmul(local, row_hidden, weights_.lm_head, nullptr);
+    tensor_parallel_->all_gather_columns(local, logits_view_);
+  }
   return logits_view_;
+}
+
+void glm4_model::all_reduce(tensor& partial_sums) {
+  if (plan_.tp_size > 1) tensor_parallel_->all_reduce_sum(partial_sums);
 }
 
 void glm4_model::run_layer(std::int64_t layer, std::int64_t num_tokens, const kernels::attention_batch& attention,
@@ -204,6 +263,7 @@ void glm4_model::run_layer(std::int64_t layer, std::int64_t num_tokens, const ke
   const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
   backend_.paged_attention(attn_heads, q_heads, cache.keys(layer), cache.values(layer), attention, positions, scale);
   backend_.matmul(proj, attn, w.wo, nullptr);
+  all_reduce(proj);
   if (w.post_attn_norm) backend_.rms_norm(proj, proj, *w.post_attn_norm, eps);
   backend_.add_inplace(hidden, proj);
 
@@ -212,12 +272,14 @@ void glm4_model::run_layer(std::int64_t layer, std::int64_t num_tokens, const ke
   backend_.matmul(gate_up, normed, w.w_gate_up, nullptr);
   backend_.swiglu(ffn, gate_up);
   backend_.matmul(proj, ffn, w.w_down, nullptr);
+  all_reduce(proj);
   if (w.post_ffn_norm) backend_.rms_norm(proj, proj, *w.post_ffn_norm, eps);
   backend_.add_inplace(hidden, proj);
 }
 
-std::vector<float> glm4_model::forward_logits(const step_batch& batch, kv_cache& cache) {
-  const tensor& logits = forward(batch, cache);
+std::vector<float> glm4_model::forward_logits(const step_batch& batch, kv_cache& cache, std::span<const float> hidden_in) {
+  if (!plan_.has_lm_head) throw std::logic_error("glm4_model: forward_logits on a stage without the LM head");
+  const tensor& logits = forward(batch, cache, hidden_in);
   std::vector<float> host(static_cast<std::size_t>(logits.numel()));
   if (!host.empty()) backend_.download(logits, host.data());
   return host;

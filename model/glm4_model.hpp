@@ -6,15 +6,25 @@
 // The glm4 layout (post_norms) also normalises each branch before the residual add:
 //   h += post_self_attn_layernorm(o_proj(...)),  h += post_mlp_layernorm(down(...))
 // then logits = lm_head(final_norm(h)) for the rows that asked.
+//
+// A model may be one rank of a sharded layout (model/shard_plan.hpp): it runs its stage's layers
+// with its share of the heads and FFN, all-reduces the attention and MLP outputs over its stage's
+// tensor-parallel group (before the post norms, which need the whole sum), takes the hidden
+// states of the previous stage instead of embedding, and gathers its vocabulary slice of the
+// logits from its peers.
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <span>
 #include <vector>
 
 #include "kernels/backend.hpp"
+#include "kernels/comm/communicator.hpp"
 #include "model/kv_cache.hpp"
 #include "model/model_config.hpp"
 #include "model/model_weights.hpp"
+#include "model/shard_plan.hpp"
 #include "model/step_batch.hpp"
 
 namespace glm4::model {
@@ -26,18 +36,30 @@ class glm4_model {
   /// model there, which their owners see to).
   glm4_model(const model_config& config, const model_weights& host_weights, kernels::backend& backend);
 
+  /// One rank of a sharded layout: `config` is the whole model's, `shard` comes from
+  /// shard_weights(full, config, plan), and `tensor_parallel` joins the plan.tp_size ranks of the
+  /// stage (null when tp_size is 1). Throws std::invalid_argument as above, or when the group
+  /// does not match the plan or cannot reach this backend's memory.
+  glm4_model(const model_config& config, const shard_plan& plan, const model_weights& shard, kernels::backend& backend,
+             std::shared_ptr<kernels::comm::communicator> tensor_parallel);
+
+  /// The shapes this rank runs (its layers, heads and FFN share; the full vocabulary); a
+  /// kv_cache for this rank is built from it.
   const model_config& config() const { return config_; }
+  const shard_plan& plan() const { return plan_; }
   kernels::backend& backend() { return backend_; }
 
-  /// Runs one step: embeds batch.token_ids, writes their keys and values into `cache` at
-  /// batch.slot_mapping, and returns the logits (R, V) F32 of batch.logit_rows on the device.
-  /// The tensor is scratch of this model, valid until the next forward. Throws
-  /// std::invalid_argument for an inconsistent batch (see validate) or a block size that is not
-  /// the cache's.
-  const kernels::tensor& forward(const step_batch& batch, kv_cache& cache);
+  /// Runs one step: embeds batch.token_ids (the first stage) or takes `hidden_in` (T, H) F32
+  /// row-major from the previous stage, writes the keys and values of this stage's layers into
+  /// `cache` at batch.slot_mapping, and returns on the device either the logits (R, V) F32 of
+  /// batch.logit_rows (the last stage, every rank) or the hidden states (T, H) F32 for the next
+  /// stage. The tensor is scratch of this model, valid until the next forward. Throws
+  /// std::invalid_argument for an inconsistent batch (see validate), a block size that is not
+  /// the cache's or a hidden_in of the wrong size; kernels::comm::comm_aborted when a peer failed.
+  const kernels::tensor& forward(const step_batch& batch, kv_cache& cache, std::span<const float> hidden_in = {});
 
-  /// forward(), then the logits copied to the host, row-major (R, V).
-  std::vector<float> forward_logits(const step_batch& batch, kv_cache& cache);
+  /// forward() of a last stage, then the logits copied to the host, row-major (R, V).
+  std::vector<float> forward_logits(const step_batch& batch, kv_cache& cache, std::span<const float> hidden_in = {});
 
  private:
   // Activations of one step, allocated for the largest step so far and reused through views.
@@ -49,17 +71,22 @@ class glm4_model {
     kernels::tensor hidden, normed, q, k, v, attn, proj;     // F32 (T, width)
     kernels::tensor gate_up, ffn;                            // F32 (T, 2F), (T, F)
     kernels::tensor row_hidden, logits;                      // F32 (R, H), (R, V)
+    kernels::tensor local_logits;                            // F32 (R, V / tp): this rank's vocabulary slice
   };
 
   void reserve(const step_batch& batch);
   void run_layer(std::int64_t layer, std::int64_t num_tokens, const kernels::attention_batch& attention,
                  kv_cache& cache);
+  void all_reduce(kernels::tensor& partial_sums);
+  const kernels::tensor& compute_logits(const step_batch& batch, const kernels::tensor& hidden);
 
-  model_config config_;
+  model_config config_;  // local shapes (local_config)
+  shard_plan plan_;
+  std::shared_ptr<kernels::comm::communicator> tensor_parallel_;
   kernels::backend& backend_;
   model_weights weights_;  // device tensors
   scratch scratch_;
-  kernels::tensor logits_view_;
+  kernels::tensor logits_view_, hidden_view_;
 };
 
 }  // namespace glm4::model

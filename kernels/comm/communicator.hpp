@@ -1,0 +1,46 @@
+// Collectives among the tensor-parallel ranks of one pipeline stage. Every rank of a group calls
+// each collective in the same order with tensors of the same shape; a rank that fails aborts the
+// group so that its peers throw instead of waiting for it forever. Implementations: shared memory
+// for CPU ranks of one process (here); NCCL for GPUs comes with the CUDA backend.
+#pragma once
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "kernels/tensor.hpp"
+
+namespace glm4::kernels::comm {
+
+/// Thrown by every collective of an aborted group, on every rank; what() says why.
+class comm_aborted : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class communicator {
+ public:
+  virtual ~communicator() = default;
+
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+
+  /// x (any shape) F32 becomes the element-wise sum over the ranks. Every rank ends with the
+  /// same bits: each element is added in rank order 0, 1, ... whoever computes it.
+  virtual void all_reduce_sum(tensor& x) = 0;
+
+  /// full (R, W) F32 = the ranks' local (R, w_r) F32 side by side in rank order (W = sum of w_r);
+  /// every rank gets all of it. The vocabulary-split LM head uses it.
+  virtual void all_gather_columns(const tensor& local, tensor& full) = 0;
+
+  /// Every collective waiting now or called later, on every rank, throws comm_aborted(why).
+  /// Safe to call from any thread, more than once (the first reason stays).
+  virtual void abort(const std::string& why) = 0;
+};
+
+/// `size` communicators over one shared-memory group, rank i at index i, for ranks running on
+/// threads of this process with host-memory (CPU backend) tensors.
+std::vector<std::shared_ptr<communicator>> make_shared_memory_group(int size);
+
+}  // namespace glm4::kernels::comm

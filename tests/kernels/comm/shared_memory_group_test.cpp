@@ -1,0 +1,130 @@
+// The shared-memory collectives with real threads, one per rank: sums and gathers against a
+// serial reference, bitwise agreement between ranks, back-to-back reuse, and abort.
+#include <catch2/catch.hpp>
+
+#include <cstring>
+#include <functional>
+#include <future>
+#include <thread>
+
+#include "kernels/comm/communicator.hpp"
+
+namespace glm4::kernels::comm {
+namespace {
+
+tensor host_f32(std::vector<std::int64_t> shape) {
+  tensor t;
+  t.shape = std::move(shape);
+  auto memory = std::make_shared<std::vector<float>>(static_cast<std::size_t>(t.numel()));
+  t.data = memory->data();
+  t.owner = memory;
+  return t;
+}
+
+// A value that differs by rank, element and round, so that sums round; read back from one table
+// so that the expected sum adds exactly the bits the ranks held.
+float value_of(int rank, std::int64_t index, int round) {
+  static const std::vector<float> table = [] {
+    std::vector<float> values(4 * 97 * 5);
+    for (std::size_t i = 0; i < values.size(); ++i) values[i] = 0.1f * static_cast<float>(i % 7) + 1e-3f * static_cast<float>(i) - 0.37f;
+    return values;
+  }();
+  return table[static_cast<std::size_t>(rank * 97 * 5 + (index % 97) * 5 + round % 5)];
+}
+
+// Runs body(rank) on one thread per rank and rethrows the first failure.
+void on_every_rank(int size, const std::function<void(int)>& body) {
+  std::vector<std::future<void>> ranks;
+  for (int rank = 0; rank < size; ++rank) ranks.push_back(std::async(std::launch::async, body, rank));
+  for (auto& rank : ranks) rank.get();
+}
+
+}  // namespace
+
+TEST_CASE("all_reduce_sum adds the ranks' tensors, identically on every rank, round after round", "[kernels][comm]") {
+  const int size = GENERATE(1, 2, 3, 4);
+  CAPTURE(size);
+  const auto group = make_shared_memory_group(size);
+  constexpr int rounds = 50;
+  // Element counts that split unevenly over the ranks, including fewer elements than ranks.
+  const std::vector<std::int64_t> counts = {1, 2, 7, 64, 1000, 4099};
+  std::vector<std::vector<std::vector<float>>> results(static_cast<std::size_t>(size));
+  on_every_rank(size, [&](int rank) {
+    for (int round = 0; round < rounds; ++round) {
+      const std::int64_t count = counts[static_cast<std::size_t>(round) % counts.size()];
+      tensor x = host_f32({count});
+      for (std::int64_t i = 0; i < count; ++i) x.as<float>()[i] = value_of(rank, i, round);
+      group[static_cast<std::size_t>(rank)]->all_reduce_sum(x);
+      results[static_cast<std::size_t>(rank)].emplace_back(x.as<float>(), x.as<float>() + count);
+    }
+  });
+  for (int round = 0; round < rounds; ++round) {
+    CAPTURE(round);
+    const std::vector<float>& first = results[0][static_cast<std::size_t>(round)];
+    for (std::size_t i = 0; i < first.size(); ++i) {
+      float want = value_of(0, static_cast<std::int64_t>(i), round);
+      for (int r = 1; r < size; ++r) want += value_of(r, static_cast<std::int64_t>(i), round);
+      REQUIRE(first[i] == want);  // rank order, like the serial sum
+    }
+    for (int r = 1; r < size; ++r)
+      REQUIRE(std::memcmp(results[static_cast<std::size_t>(r)][static_cast<std::size_t>(round)].data(), first.data(),
+                          first.size() * sizeof(float)) == 0);
+  }
+}
+
+TEST_CASE("all_gather_columns puts uneven column slices side by side in rank order", "[kernels][comm]") {
+  const int size = 3;
+  const std::vector<std::int64_t> widths = {3, 1, 4};
+  const std::int64_t rows = 5, full_width = 8;
+  const auto group = make_shared_memory_group(size);
+  std::vector<tensor> gathered(size);
+  on_every_rank(size, [&](int rank) {
+    tensor local = host_f32({rows, widths[static_cast<std::size_t>(rank)]});
+    for (std::int64_t i = 0; i < local.numel(); ++i) local.as<float>()[i] = static_cast<float>(100 * rank + i);
+    gathered[static_cast<std::size_t>(rank)] = host_f32({rows, full_width});
+    for (int round = 0; round < 3; ++round) group[static_cast<std::size_t>(rank)]->all_gather_columns(local, gathered[static_cast<std::size_t>(rank)]);
+  });
+  for (const tensor& full : gathered) {
+    std::int64_t column = 0;
+    for (int rank = 0; rank < size; ++rank) {
+      const std::int64_t w = widths[static_cast<std::size_t>(rank)];
+      for (std::int64_t row = 0; row < rows; ++row)
+        for (std::int64_t c = 0; c < w; ++c) {
+          CAPTURE(rank, row, c);
+          REQUIRE(full.as<float>()[row * full_width + column + c] == static_cast<float>(100 * rank + row * w + c));
+        }
+      column += w;
+    }
+  }
+}
+
+TEST_CASE("an aborted group makes waiting and later collectives throw with the reason", "[kernels][comm]") {
+  const auto group = make_shared_memory_group(2);
+  tensor x = host_f32({4});
+  // Rank 0 may reach the barrier before or after the abort: either way it must not wait forever.
+  auto waiting = std::async(std::launch::async, [&] { group[0]->all_reduce_sum(x); });
+  group[1]->abort("rank 1 is down");
+  REQUIRE_THROWS_WITH(waiting.get(), "rank 1 is down");
+  REQUIRE_THROWS_AS(group[1]->all_reduce_sum(x), comm_aborted);
+  group[0]->abort("a second reason");
+  tensor full = host_f32({1, 8});
+  const tensor local = reshape(x, {1, 4});
+  REQUIRE_THROWS_WITH(group[0]->all_gather_columns(local, full), Catch::Contains("rank 1 is down"));
+}
+
+TEST_CASE("mismatched shapes abort the group instead of reading past a buffer", "[kernels][comm]") {
+  const auto group = make_shared_memory_group(2);
+  std::vector<std::string> errors(2);
+  on_every_rank(2, [&](int rank) {
+    tensor x = host_f32({rank == 0 ? 4 : 6});
+    try {
+      group[static_cast<std::size_t>(rank)]->all_reduce_sum(x);
+    } catch (const comm_aborted& error) {
+      errors[static_cast<std::size_t>(rank)] = error.what();
+    }
+  });
+  CHECK_THAT(errors[0], Catch::Contains("different element counts"));
+  CHECK_THAT(errors[1], Catch::Contains("different element counts"));
+}
+
+}  // namespace glm4::kernels::comm
