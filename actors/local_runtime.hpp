@@ -1,11 +1,13 @@
-// The actors of one process serving one device: a device actor over the executor that owns the
-// model and KV pages, and the scheduler actor whose engine steps through it. serve and bench run
-// this; tests run it over fake executors.
+// The actors of one process: a device actor per rank of every pipeline stage, over executors that
+// own the model shards and KV pages, and the scheduler actor whose engine steps through them.
+// serve, generate and bench run this; tests run it over fake executors.
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
@@ -21,9 +23,23 @@ struct actor_config : caf::actor_system_config {
   actor_config();
 };
 
+/// One rank's executor and what its peers need when it goes down.
+struct device_slot {
+  std::shared_ptr<engine::step_executor> executor;
+  /// Aborts the collectives of the rank's stage; empty for a rank without peers.
+  std::function<void(const std::string& why)> abort_peers;
+};
+
+/// [stage][tensor-parallel rank]; stages in pipeline order, rank 0 first.
+using device_layout = std::vector<std::vector<device_slot>>;
+
 class local_runtime {
  public:
-  /// `board` may be null. The tokenizer (may be null) outlives the runtime.
+  /// `board` may be null. The tokenizer (may be null) outlives the runtime. `layout_name`
+  /// names the devices in errors ("cpu", "2 stages x 2 cpu ranks").
+  local_runtime(device_layout layout, const engine::engine_config& config, const model::tokenizer* tokenizer,
+                status_board* board, std::size_t max_queued_requests, std::string layout_name);
+  /// One device.
   local_runtime(std::shared_ptr<engine::step_executor> device_executor, const engine::engine_config& config,
                 const model::tokenizer* tokenizer, status_board* board, std::size_t max_queued_requests,
                 std::string device_name);
@@ -31,16 +47,17 @@ class local_runtime {
 
   caf::actor_system& system() { return system_; }
   const caf::actor& scheduler() const { return scheduler_; }
-  const caf::actor& device() const { return device_; }
+  /// Every device actor, stage by stage, rank 0 first.
+  const std::vector<caf::actor>& devices() const { return devices_; }
 
-  /// Stops both actors and waits for them. CAF 0.17 joins a detached actor's thread only once no
+  /// Stops every actor and waits for them. CAF 0.17 joins a detached actor's thread only once no
   /// handle to it is left, so every handle is dropped here, the caller's must be too.
   void shutdown();
 
  private:
   actor_config config_;
   caf::actor_system system_;
-  caf::actor device_;
+  std::vector<caf::actor> devices_;
   device_executor executor_;
   engine::llm_engine engine_;
   caf::actor scheduler_;

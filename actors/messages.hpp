@@ -3,7 +3,11 @@
 //   (abort_atom, request_id)           http -> scheduler: the client left; free its blocks now
 //   (step_atom)                        scheduler -> itself: run one engine step
 //   (status_atom) -> engine_status     anyone -> scheduler: the current counts
-//   (execute_atom, step_plan) -> step_results   scheduler -> device: run one step, sample
+//   (execute_atom, step_plan) -> step_results   scheduler -> first-stage devices: run one step
+//   (execute_atom, step_plan, hidden_states) -> step_results
+//                                      a stage's rank 0 -> the next stage's devices; the last
+//                                      stage's rank 0 answers the scheduler (delegated), the
+//                                      others answer with no samples
 #pragma once
 
 #include <cstdint>
@@ -29,6 +33,16 @@ struct submission {
   request_sink_ptr sink;
 };
 
+/// A stage's output activations (T, H) F32 row-major, on their way to the next stage.
+struct hidden_states {
+  std::vector<float> values;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, hidden_states& x) {
+  return f(caf::meta::type_name("hidden_states"), x.values);
+}
+
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, engine_status& x) {
   return f(caf::meta::type_name("engine_status"), x.is_ready, x.not_ready_reason, x.num_running, x.num_waiting,
@@ -45,6 +59,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(glm4::actors::step_results)
 
 CAF_BEGIN_TYPE_ID_BLOCK(glm4, caf::first_custom_type_id)
 CAF_ADD_TYPE_ID(glm4, (glm4::actors::engine_status))
+CAF_ADD_TYPE_ID(glm4, (glm4::actors::hidden_states))
 CAF_ADD_ATOM(glm4, glm4::actors, submit_atom, "submit")
 CAF_ADD_ATOM(glm4, glm4::actors, abort_atom, "abort")
 CAF_ADD_ATOM(glm4, glm4::actors, step_atom, "step")

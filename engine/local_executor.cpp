@@ -24,18 +24,41 @@ void local_executor::copy_block(const block_copy& copy) {
 
 std::vector<sample_result> local_executor::execute(const model::step_batch& batch, std::span<const block_copy> copies,
                                                    std::span<const row_sampling> rows) {
-  if (rows.size() != batch.logit_rows.size())
+  const model::shard_plan& plan = model_.plan();
+  if (!plan.has_embedding || !plan.has_lm_head || plan.tp_size != 1)
+    throw std::logic_error("local_executor: execute() runs a whole model; a rank of a sharded layout runs execute_stage()");
+  return execute_stage(batch, copies, rows, {}).samples;
+}
+
+stage_output local_executor::execute_stage(const model::step_batch& batch, std::span<const block_copy> copies,
+                                           std::span<const row_sampling> rows, std::span<const float> hidden_in) {
+  const model::shard_plan& plan = model_.plan();
+  const bool hands_on = plan.tp_rank == 0;
+  if (plan.has_lm_head && hands_on && rows.size() != batch.logit_rows.size())
     throw std::invalid_argument("local_executor: one sampling input per logit row is needed");
   for (const block_copy& copy : copies) copy_block(copy);
-  logits_ = model_.forward_logits(batch, cache_);
+  stage_output output;
+  if (!plan.has_lm_head) {
+    const kernels::tensor& hidden = model_.forward(batch, cache_, hidden_in);
+    if (hands_on) {
+      output.hidden.resize(static_cast<std::size_t>(hidden.numel()));
+      if (!output.hidden.empty()) model_.backend().download(hidden, output.hidden.data());
+    }
+    return output;
+  }
+  if (!hands_on) {
+    model_.forward(batch, cache_, hidden_in);  // its share of the collectives
+    logits_.clear();
+    return output;
+  }
+  logits_ = model_.forward_logits(batch, cache_, hidden_in);
   const auto vocab = static_cast<std::size_t>(model_.config().vocab_size);
-  std::vector<sample_result> results;
-  results.reserve(rows.size());
+  output.samples.reserve(rows.size());
   for (std::size_t r = 0; r < rows.size(); ++r) {
     const std::span<const float> row(logits_.data() + r * vocab, vocab);
-    results.push_back(sampler_.sample(row, *rows[r].params, rows[r].state));
+    output.samples.push_back(sampler_.sample(row, *rows[r].params, rows[r].state));
   }
-  return results;
+  return output;
 }
 
 }  // namespace glm4::engine

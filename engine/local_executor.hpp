@@ -1,7 +1,10 @@
 // The in-process executor: glm4_model on a backend, its paged KV cache, and the host sampler.
+// Over one rank of a sharded layout it runs that rank's part of a step (execute_stage); a whole
+// model runs all of it (execute).
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "engine/sampler.hpp"
@@ -17,10 +20,18 @@ class local_executor : public step_executor {
   local_executor(model::glm4_model& model, std::int64_t num_blocks, std::int32_t block_size,
                  std::vector<token_id> eos_token_ids, logprobs_source source = logprobs_source::raw);
 
+  /// The whole step on a whole model; throws std::logic_error on a rank of a sharded layout.
   std::vector<sample_result> execute(const model::step_batch& batch, std::span<const block_copy> copies,
                                      std::span<const row_sampling> rows) override;
 
-  /// The logits (R, V) row-major of the last step, on the host (tests compare them).
+  /// This rank's part: block copies in its cache, its layers over `hidden_in` (empty on the first
+  /// stage), then the hidden states or the samples when this rank hands them on (see
+  /// stage_output); other ranks return nothing but have taken part in their stage's collectives.
+  stage_output execute_stage(const model::step_batch& batch, std::span<const block_copy> copies,
+                             std::span<const row_sampling> rows, std::span<const float> hidden_in) override;
+
+  /// The logits (R, V) row-major of the last step, on the host (tests compare them); empty off
+  /// the sampling rank.
   const std::vector<float>& last_logits() const { return logits_; }
   model::kv_cache& cache() { return cache_; }
 

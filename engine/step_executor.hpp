@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <span>
+#include <stdexcept>
 #include <vector>
 
 #include "engine/block_manager.hpp"
@@ -21,6 +22,12 @@ struct row_sampling {
   sequence_sampling_state state;             // views valid during execute()
 };
 
+/// What one rank of a pipeline stage hands on after its part of a step.
+struct stage_output {
+  std::vector<float> hidden;           // (T, H) row-major for the next stage: a non-last stage's rank 0
+  std::vector<sample_result> samples;  // one per logit row: the last stage's rank 0
+};
+
 class step_executor {
  public:
   virtual ~step_executor() = default;
@@ -30,6 +37,14 @@ class step_executor {
   /// step's requests).
   virtual std::vector<sample_result> execute(const model::step_batch& batch, std::span<const block_copy> copies,
                                              std::span<const row_sampling> rows) = 0;
+
+  /// One rank's part of a step in a pipeline: `hidden_in` (T, H) comes from the previous stage
+  /// (empty on the first). An executor of a whole model runs the whole step and samples.
+  virtual stage_output execute_stage(const model::step_batch& batch, std::span<const block_copy> copies,
+                                     std::span<const row_sampling> rows, std::span<const float> hidden_in) {
+    if (!hidden_in.empty()) throw std::logic_error("step_executor: a whole-model executor takes no hidden states");
+    return {{}, execute(batch, copies, rows)};
+  }
 };
 
 }  // namespace glm4::engine

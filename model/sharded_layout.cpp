@@ -44,8 +44,8 @@ std::vector<std::vector<rank_model>> build_sharded_layout(const model_config& co
       rank.plan = make_shard_plan(config, stage.tp_size, r, stage.layers);
       rank.weights = shard_weights(full, config, rank.plan);
       rank.backend = make_backend(s, r);
-      rank.model = std::make_unique<glm4_model>(config, rank.plan, rank.weights, *rank.backend,
-                                                group.empty() ? nullptr : group[static_cast<std::size_t>(r)]);
+      if (!group.empty()) rank.tensor_parallel = group[static_cast<std::size_t>(r)];
+      rank.model = std::make_unique<glm4_model>(config, rank.plan, rank.weights, *rank.backend, rank.tensor_parallel);
     }
   }
   return ranks;

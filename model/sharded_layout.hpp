@@ -26,6 +26,7 @@ struct rank_model {
   model_weights weights;                       // the shard's host tensors (copied column slices live here)
   std::unique_ptr<kernels::backend> backend;
   std::unique_ptr<glm4_model> model;
+  std::shared_ptr<kernels::comm::communicator> tensor_parallel;  // the stage's group; null when tp is 1
 };
 
 /// Makes the backend of rank `rank` of stage `stage`.

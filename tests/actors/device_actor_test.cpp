@@ -6,10 +6,10 @@
 #include <caf/send.hpp>
 
 #include <future>
-#include <mutex>
 #include <numeric>
 
 #include "actors/local_runtime.hpp"
+#include "tests/actors/promise_sink.hpp"
 #include "tests/engine/fake_executor.hpp"
 
 namespace glm4::actors {
@@ -23,40 +23,6 @@ using namespace std::chrono_literals;
 constexpr std::int64_t vocab = engine::testing::small_vocab;
 constexpr std::int32_t num_blocks = 64;
 const std::vector<engine::token_id> eos = engine::testing::small_eos;
-
-// Resolves `first_events` at the first tokens and `done` at the request's end (or rejection).
-struct promise_sink : request_sink {
-  std::mutex mutex;
-  std::vector<engine::token_id> tokens;
-  std::optional<engine::finish_reason> finish;
-  std::string message;
-  std::optional<rejection> rejected;
-  std::promise<void> first_events, done;
-  bool has_events = false;
-
-  void on_rejected(rejection reason) override {
-    std::lock_guard lock(mutex);
-    rejected = std::move(reason);
-    done.set_value();
-  }
-  void on_accepted() override {}
-  void on_scheduled(std::chrono::steady_clock::time_point) override {}
-  void on_events(std::vector<engine::request_output> events) override {
-    std::lock_guard lock(mutex);
-    for (const auto& e : events) {
-      for (const auto& t : e.tokens) tokens.push_back(t.token);
-      if (e.finish) {
-        finish = *e.finish;
-        message = e.message;
-        done.set_value();
-      }
-    }
-    if (!has_events) {
-      has_events = true;
-      first_events.set_value();
-    }
-  }
-};
 
 // Blocks inside its second step until the test opens the gate, so the test knows exactly which
 // step is running when it acts.
@@ -138,7 +104,7 @@ TEST_CASE("a device actor killed mid-generation fails its requests and leaves th
   runtime rt(gated);
   auto running = rt.submit(1, prompt_of(6), sampled(100, 5));
   REQUIRE(entered.wait_for(30s) == std::future_status::ready);  // step 2 is running on the device
-  caf::anon_send_exit(rt.actors.device(), caf::exit_reason::kill);  // queued behind it: step 3 finds the device gone
+  caf::anon_send_exit(rt.actors.devices().front(), caf::exit_reason::kill);  // queued behind it: step 3 finds the device gone
   gated->open();
 
   REQUIRE(running->done.get_future().wait_for(30s) == std::future_status::ready);

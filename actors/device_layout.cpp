@@ -1,0 +1,35 @@
+#include "actors/device_layout.hpp"
+
+#include "engine/local_executor.hpp"
+
+namespace glm4::actors {
+
+device_layout make_device_layout(std::vector<std::vector<model::rank_model>>& ranks, std::int64_t num_blocks,
+                                 std::int32_t block_size, const std::vector<engine::token_id>& eos_token_ids) {
+  device_layout layout;
+  for (auto& stage : ranks) {
+    auto& slots = layout.emplace_back();
+    for (model::rank_model& rank : stage) {
+      device_slot slot;
+      slot.executor = std::make_shared<engine::local_executor>(*rank.model, num_blocks, block_size, eos_token_ids);
+      if (rank.tensor_parallel)
+        slot.abort_peers = [group = rank.tensor_parallel](const std::string& why) { group->abort(why); };
+      slots.push_back(std::move(slot));
+    }
+  }
+  return layout;
+}
+
+std::string describe_layout(const std::vector<std::vector<model::rank_model>>& ranks) {
+  if (ranks.size() == 1 && ranks[0].size() == 1) return ranks[0][0].backend->name();
+  std::string text;
+  for (const auto& stage : ranks) {
+    if (!text.empty()) text += " -> ";
+    const model::index_range layers = stage.front().plan.layers;
+    text += "layers " + std::to_string(layers.begin) + ".." + std::to_string(layers.end) + " on " + std::to_string(stage.size()) +
+            " x " + stage.front().backend->name();
+  }
+  return text;
+}
+
+}  // namespace glm4::actors

@@ -1,0 +1,25 @@
+// From the ranks of a sharded model to the device actors' executors: one local_executor (KV
+// pages, sampler) per rank, and for ranks with peers the hook that aborts their stage's
+// collectives when the rank's actor goes down.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "actors/local_runtime.hpp"
+#include "model/sharded_layout.hpp"
+
+namespace glm4::actors {
+
+/// Every rank gets a cache of num_blocks blocks (the scheduler's pool: the same block ids
+/// everywhere, each rank holding its own layers and KV heads of them). The ranks must outlive
+/// the runtime.
+device_layout make_device_layout(std::vector<std::vector<model::rank_model>>& ranks, std::int64_t num_blocks,
+                                 std::int32_t block_size, const std::vector<engine::token_id>& eos_token_ids);
+
+/// "cpu (2 threads)", "layers 0..2 on 2 x cpu (1 threads) -> layers 2..4 on 2 x cpu (1 threads)":
+/// how errors and logs name a layout.
+std::string describe_layout(const std::vector<std::vector<model::rank_model>>& ranks);
+
+}  // namespace glm4::actors
