@@ -89,3 +89,45 @@ TEST_CASE("make-model checkpoints of one seed generate the same text in every la
   }
   fs::remove_all(root);
 }
+
+TEST_CASE("generate --config runs tensor- and pipeline-parallel CPU ranks and reproduces transformers", "[cli][parity][shard]") {
+  const fs::path data = GLM4_TEST_DATA_DIR;
+  const auto root = fs::temp_directory_path() / ("glm4_generate_config_" + std::to_string(::getpid()));
+  fs::create_directories(root);
+  int num_runs = 0;
+  for (const std::string reference_name : {"glm-f32", "glm4-f32"}) {
+    const auto reference = read_json(data / "reference" / (reference_name + ".json")).as_object();
+    const auto num_greedy = std::to_string(reference.at("num_greedy").as_int64());
+    for (const auto& dir_name : reference.at("model_dirs").as_array()) {
+      const auto model_dir = data / "models" / std::string(dir_name.as_string());
+      const auto config_file = root / (std::string(dir_name.as_string()) + ".toml");
+      // Two stages of two ranks: the fixtures have 2 layers, 4 query and 2 KV heads.
+      std::ofstream(config_file) << "[model]\npath = \"" << model_dir.string() << "\"\n"
+                                 << "[[stage]]\ndevices = [\"cpu:0\", \"cpu:1\"]\nnum_threads = 1\n"
+                                 << "[[stage]]\ndevices = [\"cpu:2\", \"cpu:3\"]\nnum_threads = 1\n";
+      const auto tok = glm4::model::tokenizer::load(model_dir);
+      const auto& prompt = reference.at("prompts").as_array().at(0).as_object();
+      std::vector<std::string> args{glm4_actor_path(), "generate", "--config", config_file.string(), "--prompt",
+                                    std::string(prompt.at("text").as_string()), "--temperature", "0", "--max-tokens", num_greedy};
+      if (!prompt.at("chat").as_bool()) args.push_back("--no-prefix");
+      const auto result = run_command(args);
+      CAPTURE(model_dir.string(), result.err);
+      REQUIRE(result.exit_code == 0);
+      CHECK(result.out == expected_stdout(tok, prompt));
+      CHECK(result.err.find("layers 0..1 on 2 x cpu") != std::string::npos);
+      CHECK(result.err.find("tp 1/2 layers 1..2") != std::string::npos);
+      ++num_runs;
+    }
+  }
+  CHECK(num_runs >= 3);  // glm, chatglm and glm4 layouts
+
+  // A layout the model cannot take is refused with the file position, before anything runs.
+  const auto bad = root / "tp3.toml";
+  std::ofstream(bad) << "[model]\npath = \"" << (data / "models" / "glm-f32").string() << "\"\n"
+                     << "[[stage]]\ndevices = [\"cpu:0\", \"cpu:1\", \"cpu:2\"]\n";
+  const auto refused = run_command({glm4_actor_path(), "generate", "--config", bad.string(), "--prompt", "hi"});
+  CHECK(refused.exit_code != 0);
+  CHECK(refused.err.find("tp3.toml:4:11: stage[0].devices") != std::string::npos);
+  CHECK(refused.err.find("does not divide the model's 4 attention heads") != std::string::npos);
+  fs::remove_all(root);
+}

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <random>
+#include <thread>
 
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
@@ -14,6 +15,7 @@
 #include <deque>
 #include <mutex>
 
+#include "actors/device_layout.hpp"
 #include "actors/local_runtime.hpp"
 #include "engine/llm_engine.hpp"
 #include "engine/local_executor.hpp"
@@ -38,6 +40,8 @@ struct bench_flags {
   bool json = false;
   bool through_actors = false;
   int threads = 0;
+  int tp = 1;
+  int pp = 1;
   int num_blocks = 0;
   int max_num_batched_tokens = 2048;
   std::uint32_t seed = 0;
@@ -259,10 +263,16 @@ int run_bench(const CLI::App& command, const bench_flags& flags) {
   if (config.eos_token_ids.empty()) config.eos_token_ids = tok.end_of_reply_ids();
   config.vocab_size = checkpoint.config.vocab_size;
 
-  auto backend = kernels::make_cpu_backend(flags.threads);
-  model::glm4_model forward(checkpoint.config, checkpoint.weights, *backend);
-  auto executor = std::make_shared<engine::local_executor>(forward, config.scheduler.num_blocks,
-                                                            config.scheduler.block_size, config.eos_token_ids);
+  // CPU ranks: tp per stage, pp stages; the threads are split over a stage's ranks, which run
+  // together (stages take turns).
+  const bool sharded = flags.tp > 1 || flags.pp > 1;
+  const int total_threads = flags.threads > 0 ? flags.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int rank_threads = sharded ? std::max(1, total_threads / flags.tp) : flags.threads;
+  std::vector<model::stage_shape> stages;
+  for (const auto& layers : model::split_layers(checkpoint.config.num_layers, flags.pp)) stages.push_back({layers, flags.tp});
+  auto ranks = model::build_sharded_layout(checkpoint.config, checkpoint.weights, stages,
+                                           [&](std::size_t, std::int64_t) { return kernels::make_cpu_backend(rank_threads); });
+  const std::string layout = actors::describe_layout(ranks);
 
   engine::sampling_params params;
   params.temperature = 0.0;
@@ -288,16 +298,20 @@ int run_bench(const CLI::App& command, const bench_flags& flags) {
     after.num_preemptions -= before.num_preemptions;
     return after;
   };
-  if (!flags.through_actors) {
-    engine::llm_engine engine(config, *executor, &tok);
+  if (!flags.through_actors && !sharded) {
+    engine::local_executor executor(*ranks[0][0].model, config.scheduler.num_blocks, config.scheduler.block_size,
+                                    config.eos_token_ids);
+    engine::llm_engine engine(config, executor, &tok);
     engine_driver driver(engine);
     run_requests(driver, warm_prompts, warm_params, 1, 1u << 30);
     const engine::engine_stats warm_stats = engine.stats();
     result = run_requests(driver, prompts, params, flags.concurrency, 0);
     result.stats = subtract(engine.stats(), warm_stats);
   } else {
-    // The serving path without HTTP: scheduler actor -> device actor -> local executor.
-    actors::local_runtime runtime(executor, config, &tok, nullptr, prompts.size() + 1, "device");
+    // The serving path without HTTP: scheduler actor -> device actors -> local executors.
+    actors::local_runtime runtime(
+        actors::make_device_layout(ranks, config.scheduler.num_blocks, config.scheduler.block_size, config.eos_token_ids),
+        config, &tok, nullptr, prompts.size() + 1, layout);
     auto stats_now = [&] {
       caf::scoped_actor self{runtime.system()};
       engine::engine_stats stats;
@@ -316,7 +330,7 @@ int run_bench(const CLI::App& command, const bench_flags& flags) {
     result = run_requests(driver, prompts, params, flags.concurrency, 0);
     result.stats = subtract(stats_now(), warm_stats);
   }
-  print_result(flags, result, backend->name() + (flags.through_actors ? ", through actors" : ", in-process"));
+  print_result(flags, result, layout + (flags.through_actors || sharded ? ", through actors" : ", in-process"));
   return 0;
 }
 
@@ -344,7 +358,14 @@ command_runner add_bench_command(CLI::App& command) {
   command.add_flag("--json", flags->json, "Print one JSON object instead of text");
   command.add_flag("--through-actors", flags->through_actors,
                    "Run through the scheduler and device actors (serve's path, without HTTP)");
-  command.add_option("--threads", flags->threads, "CPU threads (0 = all)")->check(CLI::NonNegativeNumber);
+  command.add_option("--threads", flags->threads, "CPU threads in all (0 = all), split over a stage's ranks")
+      ->check(CLI::NonNegativeNumber);
+  command.add_option("--tp", flags->tp, "Tensor-parallel CPU ranks per stage (implies --through-actors when above 1)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  command.add_option("--pp", flags->pp, "Pipeline stages of CPU ranks (implies --through-actors when above 1)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   command.add_option("--num-blocks", flags->num_blocks, "KV blocks of 16 tokens (0 = enough for the concurrency)")
       ->check(CLI::NonNegativeNumber);
   command.add_option("--max-num-batched-tokens", flags->max_num_batched_tokens, "Tokens one step computes at most")

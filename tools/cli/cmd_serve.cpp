@@ -6,6 +6,7 @@
 #include <csignal>
 #include <iostream>
 
+#include "actors/device_layout.hpp"
 #include "actors/local_runtime.hpp"
 #include "config/cluster_config.hpp"
 #include "http/http_server.hpp"
@@ -53,7 +54,8 @@ config::cluster_config resolve_config(const CLI::App& command, const serve_flags
       cpu_stage.devices.push_back(config::device_spec{});
       config.stages.push_back(std::move(cpu_stage));
     }
-    config.stages.front().num_threads = static_cast<std::uint32_t>(*flags.threads);
+    for (auto& stage : config.stages)  // per rank, on every CPU stage
+      if (stage.kind() == config::device_kind::cpu) stage.num_threads = static_cast<std::uint32_t>(*flags.threads);
   }
   if (config.model.served_name.empty()) {
     auto path = config.model.path;
@@ -99,8 +101,11 @@ int run_serve(const CLI::App& command, const serve_flags& flags) {
             << config.model.path.string() << ")" << std::endl;
 
   const auto stack = build_serving_stack(config, tokenizer, std::cerr);
-  actors::local_runtime runtime(stack->executor, stack->engine_config, &tokenizer, &context.board,
-                                config.server.max_queued_requests, "device " + stack->backend->name());
+  actors::local_runtime runtime(actors::make_device_layout(stack->ranks, stack->engine_config.scheduler.num_blocks,
+                                                          stack->engine_config.scheduler.block_size,
+                                                          stack->engine_config.eos_token_ids),
+                                stack->engine_config, &tokenizer, &context.board, config.server.max_queued_requests,
+                                stack->layout);
   context.set_scheduler(runtime.scheduler(), stack->max_model_len);
   std::cout << "glm4-actor serve: ready: model \"" << config.model.served_name << "\" at http://" << options.host << ":"
             << server.port() << "/v1" << (context.keys.empty() ? "" : " (API key required)") << std::endl;
@@ -129,7 +134,7 @@ command_runner add_serve_command(CLI::App& command) {
   command.add_option("--api-key-file", flags->api_key_file, "File of accepted keys, one per line")
       ->check(CLI::ExistingFile);
   command.add_option("--served-model-name", flags->served_model_name, "The model name clients send and /v1/models lists");
-  command.add_option("--threads", flags->threads, "CPU threads of the model (0 = all)")->check(CLI::NonNegativeNumber);
+  command.add_option("--threads", flags->threads, "CPU threads per CPU rank (0 = all)")->check(CLI::NonNegativeNumber);
   command.add_option("--max-model-len", flags->max_model_len, "Prompt plus output tokens of one request at most")
       ->check(CLI::PositiveNumber);
   command.add_option("--max-num-seqs", flags->max_num_seqs, "Sequences one step runs at most")->check(CLI::PositiveNumber);

@@ -1,10 +1,13 @@
-// Sizing and building the one-device serving stack.
+// Laying the checkpoint over cluster.toml's stages and sizing the shared KV pool.
 #include "tools/cli/serving_stack.hpp"
 
 #include <algorithm>
 #include <ostream>
 #include <stdexcept>
+#include <thread>
 
+#include "actors/device_layout.hpp"
+#include "model/checkpoint/progress.hpp"
 #include "model/kv_cache.hpp"
 
 #ifdef GLM4_HAVE_CUDA
@@ -18,38 +21,26 @@ namespace {
 constexpr std::uint64_t default_cpu_kv_bytes = 4ull << 30;
 constexpr double gib = 1024.0 * 1024.0 * 1024.0;
 
-struct device_choice {
-  config::device_kind kind = config::device_kind::cpu;
-  int index = 0;
-  std::optional<std::uint64_t> kv_cache_bytes;
-  double gpu_memory_utilization = 0.9;
-  int num_threads = 0;
-};
-
-device_choice choose_device(const config::cluster_config& config, std::ostream& log) {
-  device_choice choice;
-  if (config.stages.empty()) {
+/// The stages to build: cluster.toml's, or one stage of one device (a GPU when there is one).
+std::vector<config::stage_config> stages_of(const config::cluster_config& config) {
+  if (!config.stages.empty()) return config.stages;
+  config::stage_config stage;
+  stage.devices.push_back(config::device_spec{});
 #ifdef GLM4_HAVE_CUDA
-    if (!kernels::cuda::query_gpus().gpus.empty()) choice.kind = config::device_kind::cuda;
+  if (!kernels::cuda::query_gpus().gpus.empty()) stage.devices.front().kind = config::device_kind::cuda;
 #endif
-    return choice;
-  }
-  const config::stage_config& stage = config.stages.front();
-  if (config.stages.size() > 1 || stage.devices.size() > 1)
-    log << "note: " << config.file << " lays the model over " << config.stages.size() << " stage(s) and "
-        << stage.devices.size()
-        << " rank(s) in the first; this build serves on one local device, the first one listed ("
-        << config::to_string(stage.devices.front()) << ")\n";
-  choice.kind = stage.kind();
-  choice.index = stage.devices.front().index;
-  choice.kv_cache_bytes = stage.kv_cache_bytes;
-  if (stage.gpu_memory_utilization) choice.gpu_memory_utilization = *stage.gpu_memory_utilization;
-  if (stage.num_threads) choice.num_threads = static_cast<int>(*stage.num_threads);
-  return choice;
+  return {stage};
 }
 
-std::unique_ptr<kernels::backend> make_backend(const device_choice& device) {
-  if (device.kind == config::device_kind::cpu) return kernels::make_cpu_backend(device.num_threads);
+std::unique_ptr<kernels::backend> make_backend(const config::stage_config& stage, std::int64_t rank) {
+  const config::device_spec& device = stage.devices.at(static_cast<std::size_t>(rank));
+  if (device.kind == config::device_kind::cpu) {
+    // Ranks of a stage compute at the same time; stages take turns. So a stage's ranks share the cores.
+    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    const int threads = stage.num_threads ? static_cast<int>(*stage.num_threads)
+                                          : std::max(1, cores / static_cast<int>(stage.devices.size()));
+    return kernels::make_cpu_backend(threads);
+  }
 #ifdef GLM4_HAVE_CUDA
   return kernels::make_cuda_backend(device.index);
 #else
@@ -58,27 +49,37 @@ std::unique_ptr<kernels::backend> make_backend(const device_choice& device) {
 #endif
 }
 
-// KV bytes for the pool: configured, or the default of the device kind.
-std::uint64_t kv_budget(const device_choice& device, std::ostream& log) {
-  if (device.kv_cache_bytes) return *device.kv_cache_bytes;
+// KV bytes one rank may fill: configured, or the default of its device kind.
+std::uint64_t kv_budget(const config::stage_config& stage, std::int64_t rank, std::ostream& log) {
+  if (stage.kv_cache_bytes) return *stage.kv_cache_bytes;
+  const config::device_spec& device = stage.devices.at(static_cast<std::size_t>(rank));
   if (device.kind == config::device_kind::cpu) return default_cpu_kv_bytes;
 #ifdef GLM4_HAVE_CUDA
   // The weights are on the device already: the pool takes what gpu_memory_utilization leaves,
   // less a reserve for activations and cuBLAS workspaces.
+  const double utilization = stage.gpu_memory_utilization.value_or(0.9);
   const auto memory = kernels::cuda::query_memory(device.index);
-  const double allowed = device.gpu_memory_utilization * static_cast<double>(memory.total_bytes);
+  const double allowed = utilization * static_cast<double>(memory.total_bytes);
   const double used = static_cast<double>(memory.total_bytes - memory.free_bytes);
   const double reserve = 1.0 * gib;
   const double budget = allowed - used - reserve;
-  log << "gpu memory: " << memory.total_bytes / gib << " GiB total, " << used / gib << " GiB in use after the weights\n";
+  log << "gpu memory of " << config::to_string(device) << ": " << memory.total_bytes / gib << " GiB total, " << used / gib
+      << " GiB in use after the weights\n";
   if (budget <= 0)
-    throw std::runtime_error("no GPU memory left for the KV cache at gpu_memory_utilization " +
-                             std::to_string(device.gpu_memory_utilization) + "; raise it or use a smaller model");
+    throw std::runtime_error("no memory left for the KV cache on " + config::to_string(device) + " at gpu_memory_utilization " +
+                             std::to_string(utilization) + "; raise it or use a smaller model or more stages");
   return static_cast<std::uint64_t>(budget);
 #else
   (void)log;
   return default_cpu_kv_bytes;
 #endif
+}
+
+void fill_scheduler(const config::cluster_config& config, engine::scheduler_config& scheduler) {
+  scheduler.block_size = static_cast<std::int32_t>(config.scheduler.block_size);
+  scheduler.max_num_seqs = static_cast<std::int32_t>(config.scheduler.max_num_seqs);
+  scheduler.max_num_batched_tokens = static_cast<std::int32_t>(config.scheduler.max_num_batched_tokens);
+  scheduler.enable_prefix_caching = config.scheduler.enable_prefix_caching;
 }
 
 }  // namespace
@@ -97,24 +98,37 @@ std::unique_ptr<serving_stack> build_serving_stack(const config::cluster_config&
     log << "note: dtype " << config::dtype_name(config.model.dtype)
         << " is not converted yet; serving the checkpoint's own dtype\n";
 
-  const device_choice device = choose_device(config, log);
-  stack->backend = make_backend(device);
-  stack->model = std::make_unique<model::glm4_model>(model_config, stack->checkpoint.weights, *stack->backend);
+  const std::vector<config::stage_config> stages = stages_of(config);
+  for (std::size_t s = 0; s < stages.size(); ++s)
+    if (!stages[s].node.empty())
+      throw std::runtime_error(config.file + ": stage[" + std::to_string(s) + "] runs on node \"" + stages[s].node +
+                               "\", but joining remote nodes is not built yet; serve every stage on this machine");
+  const auto ranges = config::resolve_for_model(
+      config, {model_config.num_layers, model_config.num_heads, model_config.num_kv_heads});
+  std::vector<model::stage_shape> shapes;
+  for (std::size_t s = 0; s < stages.size(); ++s)
+    shapes.push_back({{ranges[s].begin, ranges[s].end}, stages[s].tp_size()});
+  stack->ranks = model::build_sharded_layout(model_config, stack->checkpoint.weights, shapes,
+                                             [&](std::size_t s, std::int64_t r) { return make_backend(stages[s], r); });
+  stack->layout = actors::describe_layout(stack->ranks);
 
   engine::engine_config& engine_config = stack->engine_config;
   engine::scheduler_config& scheduler = engine_config.scheduler;
-  scheduler.block_size = static_cast<std::int32_t>(config.scheduler.block_size);
-  scheduler.max_num_seqs = static_cast<std::int32_t>(config.scheduler.max_num_seqs);
-  scheduler.max_num_batched_tokens = static_cast<std::int32_t>(config.scheduler.max_num_batched_tokens);
-  scheduler.enable_prefix_caching = config.scheduler.enable_prefix_caching;
+  fill_scheduler(config, scheduler);
 
-  // The pool: the byte budget, but no more blocks than max_num_seqs full-length sequences use.
-  const std::size_t block_bytes = model::kv_cache::bytes_per_block(model_config, scheduler.block_size);
+  // The pool: the same block ids on every rank, so the smallest budget in blocks decides; and no
+  // more blocks than max_num_seqs full-length sequences use.
   std::int64_t max_model_len = configured_max_model_len(config, model_config);
   const std::int64_t blocks_per_seq = (max_model_len + scheduler.block_size - 1) / scheduler.block_size;
-  const std::int64_t budget_blocks = static_cast<std::int64_t>(kv_budget(device, log) / block_bytes);
-  const std::int64_t useful_blocks = blocks_per_seq * scheduler.max_num_seqs + 1;
-  const std::int64_t num_blocks = std::min({budget_blocks, useful_blocks, std::int64_t{1} << 30});
+  std::int64_t num_blocks = std::min<std::int64_t>(blocks_per_seq * scheduler.max_num_seqs + 1, std::int64_t{1} << 30);
+  std::size_t largest_block_bytes = 0;
+  for (std::size_t s = 0; s < stages.size(); ++s)
+    for (std::int64_t r = 0; r < stages[s].tp_size(); ++r) {
+      const std::size_t block_bytes =
+          model::kv_cache::bytes_per_block(stack->ranks[s][static_cast<std::size_t>(r)].model->config(), scheduler.block_size);
+      largest_block_bytes = std::max(largest_block_bytes, block_bytes);
+      num_blocks = std::min(num_blocks, static_cast<std::int64_t>(kv_budget(stages[s], r, log) / block_bytes));
+    }
   const std::int64_t pool_tokens = num_blocks * scheduler.block_size;
   if (pool_tokens < max_model_len) {
     if (config.scheduler.max_model_len)
@@ -123,7 +137,7 @@ std::unique_ptr<serving_stack> build_serving_stack(const config::cluster_config&
                                " blocks); raise kv_cache_bytes or lower [scheduler] max_model_len");
     if (pool_tokens < scheduler.block_size)
       throw std::runtime_error("the KV cache budget holds no block of " + std::to_string(scheduler.block_size) +
-                               " tokens (" + std::to_string(block_bytes) + " bytes each); raise kv_cache_bytes");
+                               " tokens (" + std::to_string(largest_block_bytes) + " bytes on the largest rank); raise kv_cache_bytes");
     log << "note: max_model_len lowered from " << max_model_len << " to the " << pool_tokens
         << " tokens the KV cache holds\n";
     max_model_len = pool_tokens;
@@ -135,14 +149,13 @@ std::unique_ptr<serving_stack> build_serving_stack(const config::cluster_config&
   engine_config.eos_token_ids = stack->checkpoint.generation.eos_token_ids;
   if (engine_config.eos_token_ids.empty()) engine_config.eos_token_ids = tokenizer.end_of_reply_ids();
   engine_config.vocab_size = model_config.vocab_size;
-  stack->executor = std::make_shared<engine::local_executor>(*stack->model, num_blocks, scheduler.block_size,
-                                                             engine_config.eos_token_ids);
 
-  log << "memory plan on " << stack->backend->name() << ": "
-      << model::weights_summary(model_config, stack->checkpoint.weights) << "; KV cache " << num_blocks << " blocks x "
-      << scheduler.block_size << " tokens = " << static_cast<double>(num_blocks) * static_cast<double>(block_bytes) / gib
-      << " GiB (" << pool_tokens << " tokens); max_model_len " << max_model_len << ", max_num_seqs "
-      << scheduler.max_num_seqs << "\n";
+  log << "memory plan on " << stack->layout << ": " << model::weights_summary(model_config, stack->checkpoint.weights)
+      << "; KV cache " << num_blocks << " blocks x " << scheduler.block_size << " tokens = "
+      << model::format_bytes(static_cast<std::uint64_t>(num_blocks) * largest_block_bytes) << " on the largest rank ("
+      << pool_tokens << " tokens); max_model_len " << max_model_len << ", max_num_seqs " << scheduler.max_num_seqs << "\n";
+  for (const auto& stage : stack->ranks)
+    for (const auto& rank : stage) log << "  " << model::describe(rank.plan) << " on " << rank.backend->name() << "\n";
   return stack;
 }
 

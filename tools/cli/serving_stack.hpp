@@ -1,33 +1,35 @@
-// The in-process serving stack behind `serve`: checkpoint, backend, model, KV pool and engine,
-// sized from cluster.toml (or its defaults) for one local device.
+// The in-process serving stack behind `serve`, `generate --config` and `bench --config`: the
+// checkpoint cut into the ranks of cluster.toml's stages (one CPU or GPU rank when no stage is
+// given), a backend and model per rank, and the engine's config with the KV pool sized to the
+// smallest rank's budget.
 #pragma once
 
 #include <iosfwd>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "config/cluster_config.hpp"
 #include "engine/llm_engine.hpp"
-#include "engine/local_executor.hpp"
-#include "kernels/backend.hpp"
 #include "model/checkpoint/checkpoint_loader.hpp"
-#include "model/glm4_model.hpp"
+#include "model/sharded_layout.hpp"
 #include "model/tokenizer/tokenizer.hpp"
 
 namespace glm4::cli {
 
 struct serving_stack {
   model::checkpoint checkpoint;
-  std::unique_ptr<kernels::backend> backend;
-  std::unique_ptr<model::glm4_model> model;
-  std::shared_ptr<engine::local_executor> executor;  // the device's side: model, KV pages, sampler
-  engine::engine_config engine_config;               // the scheduler's side
+  std::vector<std::vector<model::rank_model>> ranks;  // [stage][tensor-parallel rank]
+  engine::engine_config engine_config;                // the scheduler's side; num_blocks is every rank's pool
   std::int64_t max_model_len = 0;
+  std::string layout;                                 // how logs and errors name the devices
 };
 
-/// Loads the checkpoint and builds everything on the first device of the first stage (the CPU
-/// when no stage is given). Prints the memory plan to `log`. Throws std::runtime_error when the
-/// KV pool cannot hold one sequence of max_model_len tokens, naming the setting to change.
+/// Loads the checkpoint and builds every rank of every stage of `config` (one stage on the
+/// default device when none is given). Prints the memory plan to `log`. Throws
+/// config::config_error for a layout the model cannot take (with the TOML position) and
+/// std::runtime_error when the KV pool cannot hold one sequence of max_model_len tokens,
+/// naming the setting to change, or a stage asks for what this build cannot do.
 std::unique_ptr<serving_stack> build_serving_stack(const config::cluster_config& config, const model::tokenizer& tokenizer,
                                                    std::ostream& log);
 
