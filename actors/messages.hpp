@@ -19,6 +19,7 @@
 
 #include "actors/engine_status.hpp"
 #include "actors/request_sink.hpp"
+#include "actors/plan_serialization.hpp"
 #include "actors/step_plan.hpp"
 #include "engine/sampling_params.hpp"
 
@@ -53,13 +54,12 @@ typename Inspector::result_type inspect(Inspector& f, engine_status& x) {
 }  // namespace glm4::actors
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(glm4::actors::submission)
-// Local for now (devices live in the head's process); they get inspect() when nodes join.
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(glm4::actors::step_plan)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(glm4::actors::step_results)
 
 CAF_BEGIN_TYPE_ID_BLOCK(glm4, caf::first_custom_type_id)
 CAF_ADD_TYPE_ID(glm4, (glm4::actors::engine_status))
 CAF_ADD_TYPE_ID(glm4, (glm4::actors::hidden_states))
+CAF_ADD_TYPE_ID(glm4, (glm4::actors::step_plan))
+CAF_ADD_TYPE_ID(glm4, (glm4::actors::step_results))
 CAF_ADD_ATOM(glm4, glm4::actors, submit_atom, "submit")
 CAF_ADD_ATOM(glm4, glm4::actors, abort_atom, "abort")
 CAF_ADD_ATOM(glm4, glm4::actors, step_atom, "step")

@@ -10,18 +10,22 @@
 
 namespace glm4::actors {
 
-/// How to sample one logit row, with the sequence's tokens copied (penalties read them).
+/// How to sample one logit row. The sequence's tokens are copied only when a penalty reads them
+/// (engine::needs_token_history): a plan's size then does not grow with the context.
 struct row_plan {
   engine::sampling_params params;
   std::vector<engine::token_id> prompt_token_ids;
   std::vector<engine::token_id> output_token_ids;
   std::uint64_t seed = 0;
+  std::uint64_t num_output_tokens = 0;  // the sampler's step index, also when the lists are left out
+  bool operator==(const row_plan&) const = default;
 };
 
 struct step_plan {
   model::step_batch batch;
   std::vector<engine::block_copy> copies;
   std::vector<row_plan> rows;  // one per batch.logit_rows entry
+  bool operator==(const step_plan&) const = default;
 };
 
 /// The sampled ids (and logprobs asked for), one per row: all a device ever returns.

@@ -20,6 +20,7 @@ namespace glm4::engine {
 struct block_copy {
   block_id src = 0;
   block_id dst = 0;
+  bool operator==(const block_copy&) const = default;
 };
 
 /// Not thread-safe: one owner (the scheduler) calls it. The scheduler asks first (can_allocate,

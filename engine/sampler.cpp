@@ -21,7 +21,7 @@ std::vector<float> sanitized_copy(std::span<const float> logits) {
 void apply_shaping(std::span<float> row, const sampling_params& params,
                    const sequence_sampling_state& state, std::span<const token_id> eos_ids) {
   apply_logit_bias(row, params.logit_bias);
-  if (std::ssize(state.output_token_ids) < params.min_tokens) {
+  if (static_cast<std::int64_t>(state.num_output()) < params.min_tokens) {
     mask_tokens(row, params.stop_token_ids);
     if (!params.ignore_eos) mask_tokens(row, eos_ids);
   }
@@ -54,6 +54,10 @@ void fill_logprobs(sample_result& result, const std::vector<double>& logprobs,
 
 }  // namespace
 
+bool needs_token_history(const sampling_params& params) {
+  return params.repetition_penalty != 1.0 || params.presence_penalty != 0.0 || params.frequency_penalty != 0.0;
+}
+
 sampler::sampler(std::vector<token_id> eos_token_ids, logprobs_source source)
     : eos_token_ids_(std::move(eos_token_ids)), logprobs_source_(source) {}
 
@@ -78,7 +82,7 @@ sample_result sampler::sample(std::span<const float> logits, const sampling_para
   } else if (params.is_greedy()) {
     result.token = argmax(row);
   } else {
-    const auto step = static_cast<std::uint64_t>(state.output_token_ids.size());
+    const auto step = static_cast<std::uint64_t>(state.num_output());
     result.token = sample_from(row, uniform_draw(state.seed, step));
   }
   if (params.logprobs) {

@@ -20,22 +20,32 @@ enum class logprobs_source { raw, processed };
 struct token_logprob {
   token_id id = 0;
   float logprob = 0.0f;
+  bool operator==(const token_logprob&) const = default;
 };
 
 struct sample_result {
   token_id token = 0;
   std::optional<float> logprob;             // set when params.logprobs
   std::vector<token_logprob> top_logprobs;  // params.top_logprobs entries, most likely first
+  bool operator==(const sample_result&) const = default;
 };
 
-/// What the sampler reads of a sequence. The draw for step i (i = output_token_ids.size()) is
+/// What the sampler reads of a sequence. The draw for step i (i = num_output()) is
 /// uniform_draw(seed, i): it depends on nothing else, so a seeded request gives the same tokens
 /// whatever shares its batch, and recomputing after preemption redraws the same values.
+/// The token lists are read only by penalties; a step sent to a device leaves them out when the
+/// params have none (needs_token_history) and gives the count in num_output_tokens instead.
 struct sequence_sampling_state {
   std::span<const token_id> prompt_token_ids;
   std::span<const token_id> output_token_ids;
   std::uint64_t seed = 0;
+  std::optional<std::size_t> num_output_tokens = std::nullopt;  // none: output_token_ids.size()
+
+  std::size_t num_output() const { return num_output_tokens.value_or(output_token_ids.size()); }
 };
+
+/// Whether sampling with `params` reads the sequence's tokens (repetition, presence or frequency penalty).
+bool needs_token_history(const sampling_params& params);
 
 /// Stateless apart from the model's EOS ids, so one instance serves every request and thread.
 class sampler {

@@ -39,6 +39,7 @@ struct sampling_params {
   std::int32_t n = 1;             // [1, 128] completions per prompt
 
   bool is_greedy() const { return temperature == 0.0; }
+  bool operator==(const sampling_params&) const = default;
 
   /// The first invalid parameter, e.g. {"top_p", "top_p must be in (0, 1], got 1.5"}.
   std::optional<param_error> validate(std::int64_t vocab_size) const;

@@ -25,6 +25,7 @@ struct step_batch {
 
   std::int64_t num_tokens() const { return static_cast<std::int64_t>(token_ids.size()); }
   std::int64_t num_seqs() const { return static_cast<std::int64_t>(context_len.size()); }
+  bool operator==(const step_batch&) const = default;
 };
 
 /// Appends one sequence: `tokens` at positions first_position, first_position + 1, ... whose
