@@ -228,7 +228,7 @@ const tensor& glm4_model::compute_logits(const step_batch& batch, const tensor& 
   } else {
     tensor local = rows_of(s.local_logits, num_rows);
     backend_.matmul(local, row_hidden, weights_.lm_head, nullptr);
-    tensor_parallel_->all_gather_columns(local, logits_view_);
+    tensor_parallel_->gather_columns(local, plan_.tp_rank == 0 ? &logits_view_ : nullptr);
   }
   return logits_view_;
 }
@@ -280,6 +280,7 @@ void glm4_model::run_layer(std::int64_t layer, std::int64_t num_tokens, const ke
 std::vector<float> glm4_model::forward_logits(const step_batch& batch, kv_cache& cache, std::span<const float> hidden_in) {
   if (!plan_.has_lm_head) throw std::logic_error("glm4_model: forward_logits on a stage without the LM head");
   const tensor& logits = forward(batch, cache, hidden_in);
+  if (plan_.tp_rank != 0) return {};
   std::vector<float> host(static_cast<std::size_t>(logits.numel()));
   if (!host.empty()) backend_.download(logits, host.data());
   return host;

@@ -52,13 +52,14 @@ class glm4_model {
   /// Runs one step: embeds batch.token_ids (the first stage) or takes `hidden_in` (T, H) F32
   /// row-major from the previous stage, writes the keys and values of this stage's layers into
   /// `cache` at batch.slot_mapping, and returns on the device either the logits (R, V) F32 of
-  /// batch.logit_rows (the last stage, every rank) or the hidden states (T, H) F32 for the next
-  /// stage. The tensor is scratch of this model, valid until the next forward. Throws
+  /// batch.logit_rows (the last stage; valid on its tensor-parallel rank 0 only) or the hidden
+  /// states (T, H) F32 for the next stage (on every rank). The tensor is scratch of this model, valid until the next forward. Throws
   /// std::invalid_argument for an inconsistent batch (see validate), a block size that is not
   /// the cache's or a hidden_in of the wrong size; kernels::comm::comm_aborted when a peer failed.
   const kernels::tensor& forward(const step_batch& batch, kv_cache& cache, std::span<const float> hidden_in = {});
 
-  /// forward() of a last stage, then the logits copied to the host, row-major (R, V).
+  /// forward() of a last stage, then the logits copied to the host, row-major (R, V); empty on a
+  /// tensor-parallel rank other than 0.
   std::vector<float> forward_logits(const step_batch& batch, kv_cache& cache, std::span<const float> hidden_in = {});
 
  private:

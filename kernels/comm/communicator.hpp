@@ -30,9 +30,10 @@ class communicator {
   /// same bits: each element is added in rank order 0, 1, ... whoever computes it.
   virtual void all_reduce_sum(tensor& x) = 0;
 
-  /// full (R, W) F32 = the ranks' local (R, w_r) F32 side by side in rank order (W = sum of w_r);
-  /// every rank gets all of it. The vocabulary-split LM head uses it.
-  virtual void all_gather_columns(const tensor& local, tensor& full) = 0;
+  /// On rank 0, full (R, W) F32 = the ranks' local (R, w_r) F32 side by side in rank order
+  /// (W = sum of w_r); other ranks pass no `full`. The vocabulary-split LM head uses it: only the
+  /// rank that samples needs the whole logits.
+  virtual void gather_columns(const tensor& local, tensor* full) = 0;
 
   /// Every collective waiting now or called later, on every rank, throws comm_aborted(why).
   /// Safe to call from any thread, more than once (the first reason stays).

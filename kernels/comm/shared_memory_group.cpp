@@ -1,12 +1,14 @@
 // Collectives through shared memory: ranks publish pointers to their tensors, meet at a barrier,
-// and read each other's memory directly. A mutex and condition variable barrier (not spinning):
-// CPU ranks already fill every core with their OpenMP teams.
+// and read each other's memory directly. The barrier spins for a few microseconds, then sleeps
+// (a futex through std::atomic::wait): a rank that waits longer is waiting for a slower peer and
+// should leave the core to it.
 #include <algorithm>
-#include <condition_variable>
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <mutex>
 #include <optional>
+#include <thread>
 
 #include "kernels/comm/communicator.hpp"
 
@@ -15,43 +17,73 @@ namespace {
 
 class group_state {
  public:
-  explicit group_state(int size) : size_(size), inputs_(static_cast<std::size_t>(size)), widths_(static_cast<std::size_t>(size)) {}
+  explicit group_state(int size)
+      : inputs_(static_cast<std::size_t>(size)), widths_(static_cast<std::size_t>(size)), heights_(static_cast<std::size_t>(size)),
+        size_(size) {}
 
   int size() const { return size_; }
 
-  /// Returns when every rank has arrived; throws comm_aborted when the group is or gets aborted.
+  /// Returns when every rank has arrived; throws comm_aborted when the group is or gets aborted
+  /// first. Spins briefly (ranks usually arrive within microseconds of each other), then sleeps
+  /// on the state word.
   void barrier() {
-    std::unique_lock lock(mutex_);
-    if (aborted_) throw comm_aborted(*aborted_);
-    const std::uint64_t generation = generation_;
-    if (++arrived_ == size_) {
-      arrived_ = 0;
-      ++generation_;
-      wake_.notify_all();
+    const std::uint64_t entered = state_.load(std::memory_order_acquire);
+    if (entered & aborted_bit) throw_aborted();
+    if (arrived_.fetch_add(1, std::memory_order_acq_rel) + 1 == size_) {
+      arrived_.store(0, std::memory_order_relaxed);
+      state_.fetch_add(1, std::memory_order_release);
+      state_.notify_all();
       return;
     }
-    wake_.wait(lock, [&] { return generation_ != generation || aborted_; });
-    if (generation_ == generation) throw comm_aborted(*aborted_);
+    // A completed barrier wins over an abort that came after it: the rank's step went through.
+    for (int spin = 0;; ++spin) {
+      const std::uint64_t now = state_.load(std::memory_order_acquire);
+      if ((now & ~aborted_bit) != entered) return;
+      if (now & aborted_bit) throw_aborted();
+      if (spin < spin_limit)
+        pause();
+      else
+        state_.wait(now, std::memory_order_acquire);
+    }
   }
 
   void abort(const std::string& why) {
-    std::lock_guard lock(mutex_);
-    if (!aborted_) aborted_ = why;
-    wake_.notify_all();
+    {
+      std::lock_guard lock(reason_mutex_);
+      if (!reason_) reason_ = why;
+    }
+    state_.fetch_or(aborted_bit, std::memory_order_release);
+    state_.notify_all();
   }
 
   // Written by their own rank before a barrier, read by all after it.
   std::vector<const float*> inputs_;
-  std::vector<std::int64_t> widths_;
+  std::vector<std::int64_t> widths_, heights_;
   std::vector<float> sum_;  // the all-reduce result; sized by rank 0 between barriers
 
  private:
+  static constexpr int spin_limit = 4000;
+  // state_: the count of completed barriers, and this bit once the group is aborted.
+  static constexpr std::uint64_t aborted_bit = std::uint64_t{1} << 63;
+
+  static void pause() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#else
+    std::this_thread::yield();
+#endif
+  }
+
+  [[noreturn]] void throw_aborted() {
+    std::lock_guard lock(reason_mutex_);
+    throw comm_aborted(*reason_);
+  }
+
   int size_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  std::uint64_t generation_ = 0;
-  int arrived_ = 0;
-  std::optional<std::string> aborted_;
+  std::atomic<int> arrived_{0};
+  std::atomic<std::uint64_t> state_{0};
+  std::mutex reason_mutex_;
+  std::optional<std::string> reason_;
 };
 
 void expect_f32(const tensor& t, const char* what) {
@@ -92,23 +124,37 @@ class shared_memory_communicator : public communicator {
     group_->barrier();  // every rank has its copy before sum_ is reused
   }
 
-  void all_gather_columns(const tensor& local, tensor& full) override {
-    expect_f32(local, "all_gather_columns local part");
-    expect_f32(full, "all_gather_columns result");
-    if (local.rank() != 2 || full.rank() != 2 || local.dim(0) != full.dim(0))
-      throw std::invalid_argument("all_gather_columns: local " + describe(local) + " and full " + describe(full) +
-                                  " must be 2-D with the same rows");
-    const std::int64_t rows = local.dim(0), width = local.dim(1), full_width = full.dim(1);
+  void gather_columns(const tensor& local, tensor* full) override {
+    expect_f32(local, "gather_columns local part");
+    if (local.rank() != 2) throw std::invalid_argument("gather_columns: the local part " + describe(local) + " must be 2-D");
+    if ((rank_ == 0) != (full != nullptr)) throw std::invalid_argument("gather_columns: rank 0, and only rank 0, passes the result");
+    const std::int64_t rows = local.dim(0);
     group_->inputs_[static_cast<std::size_t>(rank_)] = local.as<float>();
-    group_->widths_[static_cast<std::size_t>(rank_)] = width;
+    group_->widths_[static_cast<std::size_t>(rank_)] = local.dim(1);
+    group_->heights_[static_cast<std::size_t>(rank_)] = rows;
     group_->barrier();
-    std::int64_t total = 0;
-    for (std::int64_t w : group_->widths_) total += w;
-    if (total != full_width) {
-      abort("all_gather_columns: the ranks' widths add up to " + std::to_string(total) + ", the result has " +
-            std::to_string(full_width) + " columns");
-      group_->barrier();  // throws
+    if (full) {
+      expect_f32(*full, "gather_columns result");
+      std::int64_t total = 0;
+      bool same_rows = true;
+      for (int r = 0; r < size(); ++r) {
+        total += group_->widths_[static_cast<std::size_t>(r)];
+        same_rows = same_rows && group_->heights_[static_cast<std::size_t>(r)] == rows;
+      }
+      if (full->rank() != 2 || full->dim(0) != rows || full->dim(1) != total || !same_rows)
+        abort("gather_columns: the ranks' parts (" + std::to_string(rows) + " rows, " + std::to_string(total) +
+              " columns in all) do not make up the result " + describe(*full));
+      else
+        copy_columns_into(*full);
     }
+    group_->barrier();  // rank 0 has copied before a local part changes; throws if it aborted
+  }
+
+  void abort(const std::string& why) override { group_->abort(why); }
+
+ private:
+  void copy_columns_into(tensor& full) const {
+    const std::int64_t rows = full.dim(0), full_width = full.dim(1);
     std::int64_t column = 0;
     for (int r = 0; r < size(); ++r) {
       const std::int64_t w = group_->widths_[static_cast<std::size_t>(r)];
@@ -117,12 +163,8 @@ class shared_memory_communicator : public communicator {
         std::memcpy(full.as<float>() + row * full_width + column, from + row * w, static_cast<std::size_t>(w) * sizeof(float));
       column += w;
     }
-    group_->barrier();  // every rank has copied before a local part changes
   }
 
-  void abort(const std::string& why) override { group_->abort(why); }
-
- private:
   std::shared_ptr<group_state> group_;
   int rank_;
 };

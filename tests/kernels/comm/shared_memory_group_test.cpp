@@ -72,30 +72,45 @@ TEST_CASE("all_reduce_sum adds the ranks' tensors, identically on every rank, ro
   }
 }
 
-TEST_CASE("all_gather_columns puts uneven column slices side by side in rank order", "[kernels][comm]") {
+TEST_CASE("gather_columns puts uneven column slices side by side in rank order on rank 0", "[kernels][comm]") {
   const int size = 3;
   const std::vector<std::int64_t> widths = {3, 1, 4};
   const std::int64_t rows = 5, full_width = 8;
   const auto group = make_shared_memory_group(size);
-  std::vector<tensor> gathered(size);
+  tensor full = host_f32({rows, full_width});
   on_every_rank(size, [&](int rank) {
     tensor local = host_f32({rows, widths[static_cast<std::size_t>(rank)]});
-    for (std::int64_t i = 0; i < local.numel(); ++i) local.as<float>()[i] = static_cast<float>(100 * rank + i);
-    gathered[static_cast<std::size_t>(rank)] = host_f32({rows, full_width});
-    for (int round = 0; round < 3; ++round) group[static_cast<std::size_t>(rank)]->all_gather_columns(local, gathered[static_cast<std::size_t>(rank)]);
-  });
-  for (const tensor& full : gathered) {
-    std::int64_t column = 0;
-    for (int rank = 0; rank < size; ++rank) {
-      const std::int64_t w = widths[static_cast<std::size_t>(rank)];
-      for (std::int64_t row = 0; row < rows; ++row)
-        for (std::int64_t c = 0; c < w; ++c) {
-          CAPTURE(rank, row, c);
-          REQUIRE(full.as<float>()[row * full_width + column + c] == static_cast<float>(100 * rank + row * w + c));
-        }
-      column += w;
+    for (int round = 0; round < 3; ++round) {
+      for (std::int64_t i = 0; i < local.numel(); ++i) local.as<float>()[i] = static_cast<float>(100 * rank + 10 * round + i);
+      group[static_cast<std::size_t>(rank)]->gather_columns(local, rank == 0 ? &full : nullptr);
     }
+  });
+  std::int64_t column = 0;
+  for (int rank = 0; rank < size; ++rank) {
+    const std::int64_t w = widths[static_cast<std::size_t>(rank)];
+    for (std::int64_t row = 0; row < rows; ++row)
+      for (std::int64_t c = 0; c < w; ++c) {
+        CAPTURE(rank, row, c);
+        REQUIRE(full.as<float>()[row * full_width + column + c] == static_cast<float>(100 * rank + 20 + row * w + c));
+      }
+    column += w;
   }
+}
+
+TEST_CASE("gather_columns refuses a result that the parts do not make up, on every rank", "[kernels][comm]") {
+  const auto group = make_shared_memory_group(2);
+  tensor too_narrow = host_f32({2, 3});
+  std::vector<std::string> errors(2);
+  on_every_rank(2, [&](int rank) {
+    const tensor local = host_f32({2, 2});
+    try {
+      group[static_cast<std::size_t>(rank)]->gather_columns(local, rank == 0 ? &too_narrow : nullptr);
+    } catch (const comm_aborted& error) {
+      errors[static_cast<std::size_t>(rank)] = error.what();
+    }
+  });
+  CHECK_THAT(errors[0], Catch::Contains("do not make up the result"));
+  CHECK_THAT(errors[1], Catch::Contains("do not make up the result"));
 }
 
 TEST_CASE("an aborted group makes waiting and later collectives throw with the reason", "[kernels][comm]") {
@@ -109,7 +124,7 @@ TEST_CASE("an aborted group makes waiting and later collectives throw with the r
   group[0]->abort("a second reason");
   tensor full = host_f32({1, 8});
   const tensor local = reshape(x, {1, 4});
-  REQUIRE_THROWS_WITH(group[0]->all_gather_columns(local, full), Catch::Contains("rank 1 is down"));
+  REQUIRE_THROWS_WITH(group[0]->gather_columns(local, &full), Catch::Contains("rank 1 is down"));
 }
 
 TEST_CASE("mismatched shapes abort the group instead of reading past a buffer", "[kernels][comm]") {
