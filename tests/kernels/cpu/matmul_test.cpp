@@ -64,8 +64,12 @@ std::vector<std::unique_ptr<op_case>> make_matmul_cases() {
     for (dtype bias_type : {dtype::f32, dtype::bf16, dtype::f16})
       for (std::int64_t num_tokens : {1, 4, 11})
         cases.push_back(std::make_unique<test_matmul>(num_tokens, 37, 96, weight_type, bias_type));
-    // K across the 1024-wide K slice, N across several row blocks per thread, T across tiles.
+    // K across the 4096-wide K slice, N across several row blocks per thread, T across every
+    // mix of token tiles (AVX2: 3, 2, 1; AVX-512: 6, 4, 2, 1) and across the 24-token block.
     cases.push_back(std::make_unique<test_matmul>(1, 300, 2100, weight_type, dtype::f32));
+    cases.push_back(std::make_unique<test_matmul>(5, 50, 4100, weight_type, dtype::f32));
+    for (std::int64_t num_tokens : {8, 9, 10, 11, 12, 16, 23, 25})
+      cases.push_back(std::make_unique<test_matmul>(num_tokens, 49, 160, weight_type, std::nullopt));
     cases.push_back(std::make_unique<test_matmul>(8, 257, 1030, weight_type, std::nullopt));
     cases.push_back(std::make_unique<test_matmul>(40, 129, 1024, weight_type, dtype::bf16));
     cases.push_back(std::make_unique<test_matmul>(3, 1000, 64, weight_type, std::nullopt));
