@@ -101,6 +101,26 @@ class gated_stage : public engine::step_executor {
   std::shared_future<void> gate_ = opener_.get_future().share();
 };
 
+// Throws from its second step on, as a device whose kernel failed would.
+class failing_stage : public engine::step_executor {
+ public:
+  explicit failing_stage(std::shared_ptr<engine::step_executor> inner) : inner_(std::move(inner)) {}
+
+  std::vector<engine::sample_result> execute(const model::step_batch&, std::span<const engine::block_copy>,
+                                             std::span<const engine::row_sampling>) override {
+    throw std::logic_error("failing_stage runs stages only");
+  }
+  engine::stage_output execute_stage(const model::step_batch& batch, std::span<const engine::block_copy> copies,
+                                     std::span<const engine::row_sampling> rows, std::span<const float> hidden_in) override {
+    if (++num_calls_ >= 2) throw std::runtime_error("injected kernel failure");
+    return inner_->execute_stage(batch, copies, rows, hidden_in);
+  }
+
+ private:
+  std::shared_ptr<engine::step_executor> inner_;
+  int num_calls_ = 0;
+};
+
 }  // namespace
 
 TEST_CASE("pipeline and tensor-parallel device actors serve the one-device tokens", "[actors][pipeline]") {
@@ -167,6 +187,30 @@ TEST_CASE("a tensor-parallel rank killed mid-generation fails the requests and l
   REQUIRE(later->rejected);
   CHECK(later->rejected->why == rejection::kind::unavailable);
   runtime.shutdown();  // returns: no rank is left waiting in a collective
+}
+
+TEST_CASE("a tensor-parallel rank whose step throws takes its stage down instead of leaving peers waiting",
+          "[actors][pipeline]") {
+  const test::random_model made = test::make_random_model(model::checkpoint_layout::glm4);
+  const engine::engine_config config = engine_config_for(made.config);
+  auto ranks = ranks_of(made, 2, 1);
+  device_layout devices = make_device_layout(ranks, num_blocks, block_size, config.eos_token_ids);
+  devices[0][1].executor = std::make_shared<failing_stage>(devices[0][1].executor);
+  status_board board;
+  local_runtime runtime(std::move(devices), config, nullptr, &board, 64, describe_layout(ranks));
+
+  auto running = std::make_shared<promise_sink>();
+  caf::anon_send(runtime.scheduler(), submit_atom::value, submission{1, prompt(5, 3), greedy(10), running});
+  REQUIRE(running->done.get_future().wait_for(60s) == std::future_status::ready);
+  CHECK(running->finish == engine::finish_reason::error);
+  CHECK(running->tokens.size() == 1);  // the prefill's token; step 2 failed on rank 1
+  CHECK_THAT(running->message, Catch::Contains("injected kernel failure"));
+
+  // Rank 1 ended on its failure, rank 0 on the aborted collective: the scheduler sees them down.
+  const auto down = board.wait_for([](const engine_status& s) { return !s.is_ready; }, 30s);
+  REQUIRE_FALSE(down.is_ready);
+  CHECK(down.kv_cache_usage == 0.0);
+  runtime.shutdown();
 }
 
 }  // namespace glm4::actors
