@@ -1,12 +1,16 @@
 """A server whose cluster.toml lays the model over two pipeline stages of two tensor-parallel CPU ranks answers like
-the one-device server: the same greedy text for the same requests, streamed and not, run together."""
+the one-device server (the same greedy text for the same requests, streamed and not, run together), frees a
+disconnected client's blocks, and stops cleanly on SIGTERM with a stream in flight."""
 
 from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from test_concurrency import client_for, run_one
-from e2e_util import wait_idle
+from test_raw_http import assert_aborted_and_freed, open_stream
+from e2e_util import ABORTS, assert_serving, metrics, wait_idle
 
 LAYOUT = """
 [model]
@@ -20,6 +24,18 @@ num_threads = 1
 devices = ["cpu:2", "cpu:3"]
 num_threads = 1
 """
+
+
+@pytest.fixture(scope="module")
+def layout_file(server, tmp_path_factory):
+    path = tmp_path_factory.mktemp("layout") / "cluster.toml"
+    path.write_text(LAYOUT.format(model_dir=server.model_dir))
+    return path
+
+
+@pytest.fixture(scope="module")
+def sharded(server_factory, layout_file):
+    return server_factory("--config", str(layout_file))
 
 
 def greedy_request(server, i: int, stream: bool) -> tuple[str, dict]:
@@ -37,12 +53,31 @@ async def run_all(server, n: int) -> list[dict]:
         return await asyncio.gather(*(run_one(client, *greedy_request(server, i, stream=i % 3 != 0)) for i in range(n)))
 
 
-def test_two_stages_of_two_ranks_serve_the_one_device_text(server, server_factory, tmp_path):
-    config = tmp_path / "cluster.toml"
-    config.write_text(LAYOUT.format(model_dir=server.model_dir))
-    sharded = server_factory("--config", str(config))
+def test_two_stages_of_two_ranks_serve_the_one_device_text(server, sharded):
+    assert any("layers 0..2 on 2 x cpu" in line for line in sharded.log_tail(80).splitlines()), sharded.log_tail()
     want = asyncio.run(run_all(server, 8))
     got = asyncio.run(run_all(sharded, 8))
     for i, (a, b) in enumerate(zip(want, got)):
         assert (b["text"], b["finish"], b["usage"]) == (a["text"], a["finish"], a["usage"]), i
     wait_idle(sharded)
+
+
+def test_disconnect_frees_blocks_on_every_rank(sharded):
+    wait_idle(sharded)
+    aborts = metrics(sharded)[ABORTS]
+    stream = open_stream(sharded)
+    stream.read_events(3)
+    assert metrics(sharded)["glm4_kv_cache_usage_ratio"] > 0
+    stream.close()
+    assert_aborted_and_freed(sharded, aborts)
+    assert_serving(sharded)
+
+
+def test_sigterm_with_a_stream_in_flight_stops_every_rank(server_factory, layout_file):
+    srv = server_factory("--config", str(layout_file))
+    stream = open_stream(srv)
+    stream.read_events(1)
+    assert srv.stop() == 0
+    while stream.next_data() is not None:
+        pass
+    stream.close()
