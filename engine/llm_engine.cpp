@@ -1,8 +1,10 @@
-// One engine step: schedule, build the batch, execute, then append, detokenize and check stops.
+// One engine step: schedule, build the batch, execute (here or elsewhere), then append, detokenize
+// and check stops.
 #include "engine/llm_engine.hpp"
 
 #include <algorithm>
 #include <limits>
+#include <stdexcept>
 #include <unordered_set>
 
 namespace glm4::engine {
@@ -25,7 +27,10 @@ std::string_view to_string(finish_reason reason) {
 }
 
 llm_engine::llm_engine(const engine_config& config, step_executor& executor, const model::tokenizer* tokenizer)
-    : config_(config), executor_(executor), tokenizer_(tokenizer), scheduler_(config.scheduler) {}
+    : config_(config), executor_(&executor), tokenizer_(tokenizer), scheduler_(config.scheduler) {}
+
+llm_engine::llm_engine(const engine_config& config, const model::tokenizer* tokenizer)
+    : config_(config), executor_(nullptr), tokenizer_(tokenizer), scheduler_(config.scheduler) {}
 
 std::optional<std::string> llm_engine::add_request(request_id id, std::vector<token_id> prompt,
                                                    const sampling_params& params) {
@@ -60,39 +65,63 @@ choice_state& llm_engine::add_choice(request_state& request, std::int32_t index,
 }
 
 std::vector<request_output> llm_engine::step() {
-  std::vector<request_output> events;
-  const scheduler_output out = scheduler_.schedule();
+  if (!executor_) throw std::logic_error("llm_engine: this engine has no executor; run plan_step/finish_step");
+  std::optional<planned_step> planned = plan_step();
+  if (!planned) return {};
+  std::vector<sample_result> results;
+  try {
+    results = executor_->execute(planned->batch, planned->copies, planned->rows);
+  } catch (const std::exception& e) {
+    return fail_step(std::move(*planned), e.what());
+  }
+  return finish_step(std::move(*planned), results);
+}
+
+std::optional<planned_step> llm_engine::plan_step() {
+  if (step_in_flight_) throw std::logic_error("llm_engine: plan_step while a planned step is in flight");
+  planned_step step;
+  step.scheduled = scheduler_.schedule();
+  const scheduler_output& out = step.scheduled;
   last_num_batched_tokens_ = out.num_batched_tokens;
   stats_.num_preemptions += std::ssize(out.preempted);
   stats_.num_prefix_hit_tokens += out.num_prefix_hit_tokens;
-  if (out.empty()) return events;
+  if (out.empty()) return std::nullopt;
   ++stats_.num_steps;
   stats_.num_batched_tokens += out.num_batched_tokens;
-  model::step_batch batch;
-  batch.block_size = scheduler_.config().block_size;
-  std::vector<row_sampling> rows;
-  const std::vector<sampled_row> sampled = build_step(out, batch, rows);
-  std::vector<sample_result> results;
-  try {
-    results = executor_.execute(batch, out.copies, rows);
-  } catch (const std::exception& e) {
-    fail(out, e.what(), events);
-    return events;
-  }
-  scheduler_.postprocess(out);
+  step.batch.block_size = scheduler_.config().block_size;
+  step.sampled = build_step(out, step.batch, step.rows);
+  step.copies = out.copies;
+  step_in_flight_ = true;
+  return step;
+}
+
+std::vector<request_output> llm_engine::finish_step(planned_step step, std::span<const sample_result> results) {
+  if (results.size() != step.rows.size())
+    return fail_step(std::move(step), "the device returned " + std::to_string(results.size()) + " samples for " +
+                                          std::to_string(step.rows.size()) + " rows");
+  step_in_flight_ = false;
+  std::vector<request_output> events;
+  scheduler_.postprocess(step.scheduled);
   std::unordered_set<request_id> touched;
-  for (const sampled_row& s : sampled) {
+  for (const sampled_row& s : step.sampled) {
     request_state& request = *s.request;
     touched.insert(request.id);
     if (s.choice_index == 0 && request.params.n > 1 && !request.forked) fork_choices(request);
     choice_state& choice = *request.choices.at(static_cast<std::size_t>(s.choice_index));
-    accept_token(request, choice, results.at(static_cast<std::size_t>(s.row)), events);
+    accept_token(request, choice, results[static_cast<std::size_t>(s.row)], events);
   }
   for (request_id id : touched) erase_if_done(id);
   return events;
 }
 
-std::vector<llm_engine::sampled_row> llm_engine::build_step(const scheduler_output& out, model::step_batch& batch,
+std::vector<request_output> llm_engine::fail_step(planned_step step, const std::string& message) {
+  step_in_flight_ = false;
+  std::vector<request_output> events;
+  fail(step.scheduled, message, events);
+  return events;
+}
+
+std::vector<sampled_row> llm_engine::build_step(const scheduler_output& out, model::step_batch& batch,
                                                             std::vector<row_sampling>& rows) {
   std::vector<sampled_row> sampled;
   for (const scheduled_sequence& s : out.seqs) {
@@ -188,6 +217,7 @@ void llm_engine::finish(request_state& request, choice_state& choice, finish_rea
 }
 
 std::vector<request_output> llm_engine::abort(request_id id) {
+  if (step_in_flight_) throw std::logic_error("llm_engine: abort while a planned step is in flight; abort after it");
   std::vector<request_output> events;
   const auto found = requests_.find(id);
   if (found == requests_.end()) return events;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -31,6 +32,23 @@ struct engine_config {
   std::int64_t vocab_size = 0;          // for sampling_params::validate; 0 skips the id checks
 };
 
+/// One sampled row of a planned step: whose choice it feeds (engine bookkeeping).
+struct sampled_row {
+  request_state* request;
+  std::int32_t choice_index;  // a forked choice does not exist until the step has run
+  std::int32_t row;           // index into the executor's results
+};
+
+/// A scheduled step between plan_step and finish_step (or fail_step). batch, copies and rows are
+/// what an executor takes; rows view the engine's sequences and stay valid until then.
+struct planned_step {
+  model::step_batch batch;
+  std::vector<block_copy> copies;
+  std::vector<row_sampling> rows;
+  scheduler_output scheduled;        // the engine's own: which sequences ran
+  std::vector<sampled_row> sampled;  // the engine's own: whose choice each row feeds
+};
+
 // Life of a request (each of its n choices moves on its own once forked):
 //
 //   add_request --reject (reason)--> nothing queued
@@ -50,14 +68,29 @@ class llm_engine {
  public:
   /// The tokenizer (may be null: no text) and the executor must outlive the engine.
   llm_engine(const engine_config& config, step_executor& executor, const model::tokenizer* tokenizer);
+  /// An engine whose steps someone else runs (plan_step, then finish_step or fail_step): the
+  /// scheduler actor sends them to device actors. step() throws std::logic_error.
+  llm_engine(const engine_config& config, const model::tokenizer* tokenizer);
 
   /// Queues a request; the reason it was refused otherwise (bad parameter, duplicate id, a
   /// prompt that can never fit the model length or the pool).
   std::optional<std::string> add_request(request_id id, std::vector<token_id> prompt, const sampling_params& params);
-  /// Schedules and runs one step; the events of every choice that changed.
+  /// Schedules and runs one step on the executor; the events of every choice that changed.
   std::vector<request_output> step();
+
+  /// Schedules the next step without running it; nullopt when there is nothing to run. Until it
+  /// comes back through finish_step or fail_step, add_request is allowed but abort and another
+  /// plan_step throw std::logic_error (the step's sequences must stay as planned).
+  std::optional<planned_step> plan_step();
+  /// Applies a planned step's samples, one per row: the events of every choice that changed. A
+  /// result count that is not the row count fails the step instead.
+  std::vector<request_output> finish_step(planned_step step, std::span<const sample_result> results);
+  /// Ends every request of a planned step in error with `message`, freeing its blocks.
+  std::vector<request_output> fail_step(planned_step step, const std::string& message);
+  bool has_step_in_flight() const { return step_in_flight_; }
+
   /// Ends the request in whatever state it is, freeing its blocks now; its final events (one per
-  /// unfinished choice), empty for an unknown or finished request.
+  /// unfinished choice), empty for an unknown or finished request. Not while a step is in flight.
   std::vector<request_output> abort(request_id id);
 
   bool has_unfinished() const { return !requests_.empty(); }
@@ -73,12 +106,6 @@ class llm_engine {
   const engine_stats& stats() const { return stats_; }
 
  private:
-  struct sampled_row {
-    request_state* request;
-    std::int32_t choice_index;  // a forked choice does not exist until the step has run
-    std::int32_t row;           // index into the executor's results
-  };
-
   choice_state& add_choice(request_state& request, std::int32_t index, std::unique_ptr<sequence> seq);
   std::vector<sampled_row> build_step(const scheduler_output& out, model::step_batch& batch,
                                       std::vector<row_sampling>& rows);
@@ -95,7 +122,8 @@ class llm_engine {
   void erase_if_done(request_id id);
 
   engine_config config_;
-  step_executor& executor_;
+  step_executor* executor_;  // null: steps run elsewhere
+  bool step_in_flight_ = false;
   const model::tokenizer* tokenizer_;
   scheduler scheduler_;
   std::unordered_map<request_id, std::unique_ptr<request_state>> requests_;

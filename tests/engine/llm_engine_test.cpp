@@ -193,3 +193,70 @@ TEST_CASE("llm_engine tells queued, running and finished requests apart", "[llm_
 }
 
 }  // namespace glm4::engine
+
+namespace glm4::engine {
+
+TEST_CASE("plan_step and finish_step run the steps step() runs, with requests added in between", "[llm_engine]") {
+  const auto config = make_config();
+  fake_executor executor_a(config.scheduler.num_blocks, config.scheduler.block_size, vocab, eos);
+  fake_executor executor_b(config.scheduler.num_blocks, config.scheduler.block_size, vocab, eos);
+  llm_engine stepped(config, executor_a, nullptr);
+  llm_engine planned(config, nullptr);
+  REQUIRE_THROWS_AS(planned.step(), std::logic_error);
+  auto sampled = greedy(9);
+  sampled.temperature = 0.9;
+  sampled.seed = 5;
+  sampled.n = 2;
+  for (llm_engine* engine : {&stepped, &planned}) {
+    REQUIRE_FALSE(engine->add_request(1, prompt_of(7), greedy(6)));
+    REQUIRE_FALSE(engine->add_request(2, prompt_of(13, 30), sampled));
+  }
+  collected want, got;
+  for (int i = 0; i < 200 && (stepped.has_unfinished() || planned.has_unfinished()); ++i) {
+    want.add(stepped.step());
+    if (i == 2) REQUIRE_FALSE(stepped.add_request(3, prompt_of(5, 40), greedy(4)));
+    auto step = planned.plan_step();
+    if (!step) continue;
+    REQUIRE(planned.has_step_in_flight());
+    // While the step is out: new requests are taken, aborts and a second plan are refused.
+    if (i == 2) REQUIRE_FALSE(planned.add_request(3, prompt_of(5, 40), greedy(4)));
+    CHECK_THROWS_AS(planned.abort(1), std::logic_error);
+    CHECK_THROWS_AS(planned.plan_step(), std::logic_error);
+    const auto results = executor_b.execute(step->batch, step->copies, step->rows);
+    got.add(planned.finish_step(std::move(*step), results));
+    CHECK_FALSE(planned.has_step_in_flight());
+  }
+  CHECK_FALSE(planned.has_unfinished());
+  CHECK(got.tokens == want.tokens);
+  for (const auto& [key, event] : want.last) CHECK(got.last.at(key).finish == event.finish);
+  CHECK(planned.get_scheduler().blocks().num_free_blocks() == config.scheduler.num_blocks);
+}
+
+TEST_CASE("a planned step that comes back failed, or with the wrong sample count, ends its requests in error",
+          "[llm_engine]") {
+  const auto config = make_config();
+  fake_executor executor(config.scheduler.num_blocks, config.scheduler.block_size, vocab, eos);
+  llm_engine engine(config, nullptr);
+  REQUIRE_FALSE(engine.add_request(1, prompt_of(6), greedy(5)));
+  REQUIRE_FALSE(engine.add_request(2, prompt_of(6, 20), greedy(5)));
+  auto first = engine.plan_step();
+  REQUIRE(first);
+  const auto results = executor.execute(first->batch, first->copies, first->rows);
+  REQUIRE(results.size() == 2);
+  collected got;
+  got.add(engine.finish_step(std::move(*first), std::span(results).first(1)));
+  CHECK(got.last.at({1, 0}).finish == finish_reason::error);
+  CHECK_THAT(got.last.at({1, 0}).message, Catch::Contains("1 samples for 2 rows"));
+  CHECK_FALSE(engine.has_unfinished());
+
+  REQUIRE_FALSE(engine.add_request(3, prompt_of(6), greedy(5)));
+  auto second = engine.plan_step();
+  REQUIRE(second);
+  got.add(engine.fail_step(std::move(*second), "rank 1 is down"));
+  CHECK(got.last.at({3, 0}).finish == finish_reason::error);
+  CHECK(got.last.at({3, 0}).message == "rank 1 is down");
+  CHECK(engine.get_scheduler().blocks().num_free_blocks() == config.scheduler.num_blocks);
+  CHECK_FALSE(engine.has_step_in_flight());
+}
+
+}  // namespace glm4::engine
