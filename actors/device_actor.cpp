@@ -1,12 +1,10 @@
-// The device actor's handlers, and the blocking call the scheduler's engine makes to stage 0.
+// The device actor's handlers: run this rank's part, then hand on the hidden states or answer.
 #include "actors/device_actor.hpp"
 
-#include <caf/scoped_actor.hpp>
 #include <caf/sec.hpp>
 #include <caf/send.hpp>
 
 #include <exception>
-#include <optional>
 #include <span>
 #include <stdexcept>
 
@@ -58,34 +56,6 @@ caf::behavior device_actor(self_pointer self, std::shared_ptr<engine::step_execu
 
 caf::actor spawn_device(caf::actor_system& system, std::shared_ptr<engine::step_executor> executor, device_role role) {
   return system.spawn<caf::detached>(device_actor, std::move(executor), std::move(role));
-}
-
-device_executor::device_executor(caf::actor_system& system, std::vector<caf::actor> first_stage, std::string name)
-    : system_(system), first_stage_(std::move(first_stage)), name_(std::move(name)) {}
-
-std::vector<engine::sample_result> device_executor::execute(const model::step_batch& batch,
-                                                            std::span<const engine::block_copy> copies,
-                                                            std::span<const engine::row_sampling> rows) {
-  if (first_stage_.empty()) throw std::runtime_error(name_ + " is released");
-  caf::scoped_actor self{system_};
-  const step_plan plan = make_step_plan(batch, copies, rows);
-  // Every rank gets the step before any answer is awaited: they run it together.
-  using handle = decltype(self->request(first_stage_.front(), caf::infinite, execute_atom::value, plan));
-  std::vector<handle> pending;
-  pending.reserve(first_stage_.size());
-  for (const caf::actor& rank : first_stage_) pending.push_back(self->request(rank, caf::infinite, execute_atom::value, plan));
-  std::optional<step_results> samples;
-  std::string failure;
-  for (std::size_t rank = 0; rank < pending.size(); ++rank)
-    pending[rank].receive(
-        [&](step_results& answer) {
-          if (rank == 0) samples = std::move(answer);
-        },
-        [&](caf::error& error) {
-          if (failure.empty()) failure = system_.render(error);
-        });
-  if (!failure.empty() || !samples) throw std::runtime_error(name_ + " failed: " + failure);
-  return std::move(*samples);
 }
 
 }  // namespace glm4::actors

@@ -44,11 +44,11 @@ actor_config::actor_config() {
 
 local_runtime::local_runtime(device_layout layout, const engine::engine_config& config, const model::tokenizer* tokenizer,
                              status_board* board, std::size_t max_queued_requests, std::string layout_name)
-    : system_(config_), executor_(system_, {}, std::move(layout_name)), engine_(config, executor_, tokenizer) {
+    : system_(config_), engine_(config, tokenizer) {
   std::vector<caf::actor> first_stage;
   devices_ = spawn_layout(system_, layout, first_stage);
-  executor_.connect(std::move(first_stage));
-  scheduler_ = spawn_scheduler(system_, scheduler_actor_config{&engine_, board, max_queued_requests, devices_});
+  scheduler_ = spawn_scheduler(system_, scheduler_actor_config{&engine_, board, max_queued_requests, std::move(first_stage),
+                                                               devices_, std::move(layout_name)});
 }
 
 local_runtime::local_runtime(std::shared_ptr<engine::step_executor> device_executor, const engine::engine_config& config,
@@ -66,7 +66,6 @@ void local_runtime::shutdown() {
   system_.await_all_actors_done();
   scheduler_ = caf::actor{};
   devices_.clear();
-  executor_.release();
 }
 
 }  // namespace glm4::actors

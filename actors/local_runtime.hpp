@@ -58,7 +58,6 @@ class local_runtime {
   actor_config config_;
   caf::actor_system system_;
   std::vector<caf::actor> devices_;
-  device_executor executor_;
   engine::llm_engine engine_;
   caf::actor scheduler_;
 };

@@ -1,7 +1,9 @@
 // The scheduler actor's handlers; see scheduler_actor.hpp for the request life cycle.
 #include "actors/scheduler_actor.hpp"
 
+#include <chrono>
 #include <exception>
+#include <stdexcept>
 #include <map>
 #include <utility>
 
@@ -34,15 +36,17 @@ void publish(const scheduler_state& state) {
 
 void schedule_next_step(self_pointer self) {
   auto& state = self->state;
-  if (state.is_step_pending || state.is_failed || !state.config.engine->has_unfinished()) return;
+  if (state.is_step_pending || state.in_flight || state.is_failed || !state.config.engine->has_unfinished()) return;
   state.is_step_pending = true;
   self->send(self, step_atom::value);
 }
 
-// Tells each request that left the queue this step, before its first tokens arrive.
+// Tells each request that left the queue in the step just planned, before its first tokens
+// arrive. Requests the engine no longer has (aborted, events not yet delivered) are skipped.
 void note_scheduled(scheduler_state& state, std::chrono::steady_clock::time_point step_start) {
   for (auto& [id, request] : state.requests) {
-    if (request.is_scheduled || state.config.engine->is_queued(id)) continue;
+    const engine::llm_engine& engine = *state.config.engine;
+    if (request.is_scheduled || !engine.has_request(id) || engine.is_queued(id)) continue;
     request.is_scheduled = true;
     --state.num_queued;
     request.sink->on_scheduled(step_start);
@@ -67,25 +71,99 @@ void reject(const request_sink_ptr& sink, rejection::kind why, std::string messa
   if (sink) sink->on_rejected(rejection{why, std::move(message)});
 }
 
+// Every request ends in error: the events, appended to `events`.
+void end_everything(scheduler_state& state, std::vector<engine::request_output>& events) {
+  for (const auto& [id, request] : state.requests)
+    for (auto& event : state.config.engine->abort(id)) {
+      event.finish = engine::finish_reason::error;
+      event.message = state.failure;
+      events.push_back(std::move(event));
+    }
+}
+
 // A failure outside the engine's own error path: every request ends in error and the actor
-// stops stepping, reporting not-ready, so the operator sees it instead of a hang.
+// stops stepping, reporting not-ready, so the operator sees it instead of a hang. During a step
+// the requests end when it is back (its sequences must stay as planned until then).
 void fail_everything(scheduler_state& state, const std::string& message) {
   state.is_failed = true;
   state.failure = message;
-  std::vector<engine::request_output> events;
-  for (const auto& [id, request] : state.requests) {
-    for (auto& event : state.config.engine->abort(id)) {
-      event.finish = engine::finish_reason::error;
-      event.message = message;
-      events.push_back(std::move(event));
-    }
+  if (state.in_flight) {
+    state.fail_after_step = true;
+    return;
   }
+  std::vector<engine::request_output> events;
+  end_everything(state, events);
   deliver(state, std::move(events));
+}
+
+void launch_step(self_pointer self);
+
+// The step is back from every first-stage rank: apply it, send the next one, then hand out the
+// events (the devices compute while the sinks are fed).
+void complete_step(self_pointer self) {
+  auto& state = self->state;
+  scheduler_state::step_in_flight flight = std::move(*state.in_flight);
+  state.in_flight.reset();
+  engine::llm_engine& engine = *state.config.engine;
+  std::vector<engine::request_output> events;
+  try {
+    if (flight.failure.empty() && flight.samples)
+      events = engine.finish_step(std::move(flight.step), *flight.samples);
+    else
+      events = engine.fail_step(std::move(flight.step), state.config.layout_name + " failed: " + flight.failure);
+  } catch (const std::exception& error) {
+    fail_everything(state, std::string("engine step failed: ") + error.what());
+    publish(state);
+    return;
+  }
+  for (engine::request_id id : state.deferred_aborts)
+    for (auto& event : engine.abort(id)) events.push_back(std::move(event));
+  state.deferred_aborts.clear();
+  if (state.fail_after_step) {
+    state.fail_after_step = false;
+    end_everything(state, events);
+  }
+  launch_step(self);
+  deliver(state, std::move(events));
+  publish(state);
+}
+
+void on_answer(self_pointer self, std::optional<step_results> samples, std::string failure) {
+  auto& flight = *self->state.in_flight;
+  if (!failure.empty() && flight.failure.empty()) flight.failure = std::move(failure);
+  if (samples) flight.samples = std::move(samples);
+  if (--flight.num_awaited == 0) complete_step(self);
+}
+
+// Plans the next step and sends it to every first-stage rank; answers come back as messages.
+void launch_step(self_pointer self) {
+  auto& state = self->state;
+  if (state.in_flight || state.is_failed || !state.config.engine->has_unfinished()) return;
+  std::optional<engine::planned_step> planned;
+  try {
+    planned = state.config.engine->plan_step();
+  } catch (const std::exception& error) {
+    fail_everything(state, std::string("engine step failed: ") + error.what());
+    return;
+  }
+  if (!planned) return schedule_next_step(self);
+  note_scheduled(state, std::chrono::steady_clock::now());
+  const step_plan plan = make_step_plan(planned->batch, planned->copies, planned->rows);
+  const auto& ranks = state.config.first_stage;
+  state.in_flight.emplace(scheduler_state::step_in_flight{std::move(*planned), ranks.size(), std::nullopt, {}});
+  for (std::size_t rank = 0; rank < ranks.size(); ++rank)
+    self->request(ranks[rank], caf::infinite, execute_atom::value, plan)
+        .then(
+            [self, rank](step_results& samples) {
+              on_answer(self, rank == 0 ? std::optional<step_results>(std::move(samples)) : std::nullopt, {});
+            },
+            [self](caf::error& error) { on_answer(self, std::nullopt, self->system().render(error)); });
 }
 
 }  // namespace
 
 caf::behavior scheduler_actor(self_pointer self, scheduler_actor_config config) {
+  if (config.first_stage.empty()) throw std::invalid_argument("scheduler_actor: no device to send steps to");
   self->state.config = config;
   for (const caf::actor& device : config.devices) self->monitor(device);
   self->set_down_handler([self](const caf::down_msg& down) {
@@ -115,23 +193,14 @@ caf::behavior scheduler_actor(self_pointer self, scheduler_actor_config config) 
       },
       [self](abort_atom, engine::request_id id) {
         auto& state = self->state;
+        if (state.in_flight) return state.deferred_aborts.push_back(id);  // frees its blocks once the step is back
         deliver(state, state.config.engine->abort(id));
         publish(state);
       },
       [self](step_atom) {
-        auto& state = self->state;
-        state.is_step_pending = false;
-        if (state.is_failed) return;
-        try {
-          const auto step_start = std::chrono::steady_clock::now();
-          auto events = state.config.engine->step();
-          note_scheduled(state, step_start);
-          deliver(state, std::move(events));
-        } catch (const std::exception& error) {
-          fail_everything(state, std::string("engine step failed: ") + error.what());
-        }
-        publish(state);
-        schedule_next_step(self);
+        self->state.is_step_pending = false;
+        launch_step(self);
+        publish(self->state);
       },
       [self](status_atom) { return current_status(self->state); },
   };

@@ -1,6 +1,9 @@
 // The scheduler actor: the one owner of the engine's continuous batching. Requests arrive as
-// messages from any thread; it steps the engine while work remains, sending itself one step at
-// a time so submits and aborts that arrive during a step are handled before the next.
+// messages from any thread. It plans a step, sends it to the first pipeline stage's device actors
+// and goes on handling messages while the devices compute (it never blocks on them): submits join
+// the queue at once, aborts and a device going down take effect when the step is back. When a
+// step's samples arrive it applies them and sends the next step before it hands out this step's
+// events, so the devices wait only for the planning, not for detokenizing or the HTTP side.
 //
 //   (submit) --queue full--> sink.on_rejected(overloaded)
 //      |     --bad request--> sink.on_rejected(invalid)
@@ -14,6 +17,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -30,10 +34,12 @@
 namespace glm4::actors {
 
 struct scheduler_actor_config {
-  engine::llm_engine* engine = nullptr;  // outlives the actor
+  engine::llm_engine* engine = nullptr;  // outlives the actor; its steps run on the devices
   status_board* board = nullptr;         // may be null; written after every change
   std::size_t max_queued_requests = 256; // requests waiting for their first step; more get 429
+  std::vector<caf::actor> first_stage;   // the ranks every step is sent to, rank 0 (which answers with samples) first
   std::vector<caf::actor> devices;       // monitored: one going down fails every request
+  std::string layout_name = "the devices";  // names them in errors
 };
 
 struct scheduler_state {
@@ -42,11 +48,22 @@ struct scheduler_state {
     bool is_scheduled = false;
   };
 
+  /// A step the devices are running.
+  struct step_in_flight {
+    engine::planned_step step;
+    std::size_t num_awaited = 0;          // first-stage answers still to come
+    std::optional<step_results> samples;  // rank 0's answer
+    std::string failure;                  // the first error, if any
+  };
+
   scheduler_actor_config config;
   std::unordered_map<engine::request_id, tracked_request> requests;
   std::size_t num_queued = 0;
   bool is_step_pending = false;  // a step_atom is in the mailbox
+  std::optional<step_in_flight> in_flight;
+  std::vector<engine::request_id> deferred_aborts;  // arrived during the step in flight
   bool is_failed = false;        // a device went down or a step threw: nothing runs any more
+  bool fail_after_step = false;  // the failure came during a step: end every request once it is back
   std::string failure;
 
   static inline const char* name = "glm4_scheduler";

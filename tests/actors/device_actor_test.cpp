@@ -112,7 +112,7 @@ TEST_CASE("a device actor killed mid-generation fails its requests and leaves th
   CHECK_FALSE(running->message.empty());
   CHECK(running->tokens.size() == 2);  // the prefill's token and step 2's
 
-  const auto down = rt.board.wait_for([](const engine_status& s) { return !s.is_ready; }, 30s);
+  const auto down = rt.board.wait_for([](const engine_status& s) { return !s.is_ready && s.num_running == 0; }, 30s);
   REQUIRE_FALSE(down.is_ready);
   CHECK_THAT(down.not_ready_reason, Catch::Contains("device"));
   CHECK(down.num_running == 0);

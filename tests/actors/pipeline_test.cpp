@@ -175,7 +175,7 @@ TEST_CASE("a tensor-parallel rank killed mid-generation fails the requests and l
   CHECK_FALSE(running->message.empty());
   CHECK(running->tokens.size() == 2);  // the prefill's token and step 2's
 
-  const auto down = board.wait_for([](const engine_status& s) { return !s.is_ready; }, 30s);
+  const auto down = board.wait_for([](const engine_status& s) { return !s.is_ready && s.num_running == 0; }, 30s);
   REQUIRE_FALSE(down.is_ready);
   CHECK_THAT(down.not_ready_reason, Catch::Contains("device"));
   CHECK(down.num_running == 0);
@@ -207,7 +207,7 @@ TEST_CASE("a tensor-parallel rank whose step throws takes its stage down instead
   CHECK_THAT(running->message, Catch::Contains("injected kernel failure"));
 
   // Rank 1 ended on its failure, rank 0 on the aborted collective: the scheduler sees them down.
-  const auto down = board.wait_for([](const engine_status& s) { return !s.is_ready; }, 30s);
+  const auto down = board.wait_for([](const engine_status& s) { return !s.is_ready && s.num_running == 0; }, 30s);
   REQUIRE_FALSE(down.is_ready);
   CHECK(down.kv_cache_usage == 0.0);
   runtime.shutdown();

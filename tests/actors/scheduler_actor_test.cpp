@@ -1,5 +1,6 @@
-// The scheduler actor under CAF's deterministic test coordinator: every message runs on the test
-// thread when the test says so, so ordering is exact and nothing sleeps.
+// The scheduler actor and a device actor (over the fake executor) under CAF's deterministic test
+// coordinator: every message runs on the test thread when the test says so, so ordering is exact
+// and nothing sleeps.
 #include <catch2/catch.hpp>
 
 #include <caf/actor_system.hpp>
@@ -11,6 +12,7 @@
 #include <map>
 #include <numeric>
 
+#include "actors/device_actor.hpp"
 #include "actors/local_runtime.hpp"
 #include "actors/scheduler_actor.hpp"
 #include "tests/engine/fake_executor.hpp"
@@ -58,12 +60,19 @@ struct test_config : actor_config {
 
 struct fixture {
   explicit fixture(std::int32_t num_blocks = 64, std::size_t max_queued = 16, std::int32_t max_num_seqs = 8)
-      : executor(num_blocks, 4, vocab, eos), engine(small_engine_config(num_blocks, max_num_seqs), executor, nullptr),
-        system(config), coordinator(dynamic_cast<caf::scheduler::test_coordinator&>(system.scheduler())) {
-    scheduler = system.spawn(scheduler_actor, scheduler_actor_config{&engine, &board, max_queued, {}});
+      : executor(std::make_shared<fake_executor>(num_blocks, 4, vocab, eos)),
+        engine(small_engine_config(num_blocks, max_num_seqs), nullptr), system(config),
+        coordinator(dynamic_cast<caf::scheduler::test_coordinator&>(system.scheduler())) {
+    // Not detached, so the device's steps run on the coordinator too.
+    device = system.spawn(device_actor, std::shared_ptr<engine::step_executor>(executor), device_role{});
+    scheduler = system.spawn(scheduler_actor, scheduler_actor_config{&engine, &board, max_queued, {device}, {device}, "device 0"});
     coordinator.run();
   }
-  ~fixture() { caf::anon_send_exit(scheduler, caf::exit_reason::user_shutdown); coordinator.run(); }
+  ~fixture() {
+    caf::anon_send_exit(scheduler, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(device, caf::exit_reason::user_shutdown);
+    coordinator.run();
+  }
 
   std::shared_ptr<recording_sink> submit(engine::request_id id, std::vector<engine::token_id> prompt,
                                          const engine::sampling_params& params) {
@@ -72,12 +81,13 @@ struct fixture {
     return sink;
   }
 
-  fake_executor executor;
+  std::shared_ptr<fake_executor> executor;
   engine::llm_engine engine;
   status_board board;
   test_config config;
   caf::actor_system system;
   caf::scheduler::test_coordinator& coordinator;
+  caf::actor device;
   caf::actor scheduler;
 };
 
@@ -145,15 +155,18 @@ TEST_CASE("scheduler_actor aborts queued and running requests and frees their bl
   fixture f(/*num_blocks=*/64, /*max_queued=*/16, /*max_num_seqs=*/1);
   auto running = f.submit(1, prompt_of(8), greedy(50));
   auto queued = f.submit(2, prompt_of(8), greedy(50));
-  f.coordinator.run_once();  // submit 1
-  f.coordinator.run_once();  // submit 2
-  f.coordinator.run_once();  // the first step: request 1 runs, 2 waits
+  // Until the first step's events: request 1 runs, 2 waits; step 2 is already on the device.
+  while (running->log.size() < 3) {
+    REQUIRE(f.coordinator.has_job());
+    f.coordinator.run_once();
+  }
   REQUIRE(running->log == std::vector<std::string>{"accepted", "scheduled", "events"});
   CHECK(f.board.read().num_waiting == 1);
   CHECK(f.board.read().num_running == 1);
   caf::anon_send(f.scheduler, abort_atom::value, engine::request_id{2});
   caf::anon_send(f.scheduler, abort_atom::value, engine::request_id{1});
   f.coordinator.run();
+  CHECK(running->tokens.at(0).size() == 2);  // the aborts waited for step 2, then ended both
   CHECK(running->finish.at(0) == engine::finish_reason::abort);
   CHECK(queued->finish.at(0) == engine::finish_reason::abort);
   CHECK(queued->tokens.empty());
@@ -166,7 +179,7 @@ TEST_CASE("scheduler_actor aborts queued and running requests and frees their bl
 TEST_CASE("scheduler_actor ends a failed step's requests in error and serves the next ones", "[scheduler_actor]") {
   fixture f;
   auto failed = f.submit(1, prompt_of(6), greedy(5));
-  f.executor.fail_next = true;
+  f.executor->fail_next = true;
   f.coordinator.run();
   CHECK(failed->finish.at(0) == engine::finish_reason::error);
   CHECK_THAT(failed->message, Catch::Contains("device lost"));
@@ -188,6 +201,29 @@ TEST_CASE("scheduler_actor reports its status on request", "[scheduler_actor]") 
   REQUIRE(answer);
   CHECK(answer->is_ready);
   CHECK(answer->num_steps > 0);
+}
+
+TEST_CASE("scheduler_actor sends the next step before it hands out the last one's events", "[scheduler_actor]") {
+  fixture f;
+  // The sink looks at the device's mailbox whenever events arrive.
+  struct peeking_sink : recording_sink {
+    caf::scheduler::test_coordinator* coordinator = nullptr;
+    caf::actor device;
+    std::vector<bool> device_had_work;
+    void on_events(std::vector<engine::request_output> events) override {
+      const bool finished = !events.empty() && events.back().finish;
+      device_had_work.push_back(coordinator->has_job() || finished);
+      recording_sink::on_events(std::move(events));
+    }
+  };
+  auto sink = std::make_shared<peeking_sink>();
+  sink->coordinator = &f.coordinator;
+  caf::anon_send(f.scheduler, submit_atom::value, submission{1, prompt_of(6), greedy(6), sink});
+  f.coordinator.run();
+  REQUIRE(sink->device_had_work.size() == 6);
+  // Every step but the last was followed at once by the next: the device was not waiting on the sink.
+  for (bool had_work : sink->device_had_work) CHECK(had_work);
+  CHECK(f.executor->num_steps == 6);
 }
 
 }  // namespace glm4::actors
