@@ -27,7 +27,7 @@ enum class model_dtype { auto_, bf16, f16, f32 };
 std::string_view dtype_name(model_dtype dtype);
 
 struct model_section {
-  std::filesystem::path path;               // required: a checkpoint directory (config.json, *.safetensors)
+  std::filesystem::path path;               // a checkpoint directory (config.json, *.safetensors); empty: --model gives it
   std::string served_name;                  // default: the directory's name
   model_dtype dtype = model_dtype::auto_;
   std::optional<std::filesystem::path> tokenizer;  // default: the checkpoint directory

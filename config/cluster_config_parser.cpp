@@ -37,18 +37,21 @@ const toml::table* section(const toml_reader& root, std::string_view key) {
   return node->as_table();
 }
 
+// [model] and its path may be left to the command line (--model); the command says so when
+// neither gives a path.
 model_section read_model(const toml_reader& root, const std::string& file) {
-  const toml::table* table = section(root, "model");
-  if (!table) root.fail_at({}, "model", "missing: cluster.toml needs a [model] table with path = \"<checkpoint directory>\"");
-  const toml_reader reader(*table, "model", file, {"path", "served_name", "dtype", "tokenizer"});
   model_section model;
+  const toml::table* table = section(root, "model");
+  if (!table) return model;
+  const toml_reader reader(*table, "model", file, {"path", "served_name", "dtype", "tokenizer"});
   const auto path = reader.string("path");
-  if (!path || path->empty()) reader.fail_at(reader.position(), "path", "missing: the checkpoint directory to serve");
-  model.path = *path;
+  if (path && path->empty()) reader.fail("path", "empty: give the checkpoint directory to serve");
+  if (path) model.path = *path;
   std::filesystem::path name = model.path;
   if (!name.has_filename()) name = name.parent_path();
-  model.served_name = reader.string("served_name").value_or(name.filename().string());
-  if (model.served_name.empty()) reader.fail("served_name", "must not be empty");
+  const auto served_name = reader.string("served_name");
+  if (served_name && served_name->empty()) reader.fail("served_name", "must not be empty");
+  model.served_name = served_name.value_or(name.filename().string());  // empty without a path: the command's --model names it
   if (auto dtype = reader.string("dtype")) {
     const auto parsed = parse_dtype(*dtype);
     if (!parsed) reader.fail("dtype", "unknown dtype '" + *dtype + "' (expected auto, bfloat16, float16 or float32)");

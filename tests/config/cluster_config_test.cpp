@@ -184,3 +184,18 @@ TEST_CASE("a missing file is a config_error naming it", "[config]") {
 }
 
 }  // namespace glm4::config
+
+namespace glm4::config {
+
+TEST_CASE("a layout-only file leaves the model to the command line", "[config]") {
+  const cluster_config config = parse_cluster_config(R"(
+[[stage]]
+devices = ["cpu:0", "cpu:1"]
+)", "layout.toml");
+  CHECK(config.model.path.empty());
+  CHECK(config.model.served_name.empty());
+  REQUIRE(config.stages.size() == 1);
+  CHECK(config.stages[0].tp_size() == 2);
+}
+
+}  // namespace glm4::config

@@ -143,21 +143,12 @@ devices = ["cpu:0"]
 }
 
 TEST_CASE("missing required keys", "[config][errors]") {
-  SECTION("no [model]") {
-    const config_error error = parse_error(R"(
-[server]
-port = 1
-)");
-    CHECK(error.line() == 0);
-    CHECK(error.key_path() == "model");
-    CHECK(std::string(error.what()).rfind("cluster.toml: model: missing", 0) == 0);
-  }
-  SECTION("no model path: the [model] header is blamed") {
+  SECTION("an empty model path points at it") {
     const config_error error = parse_error(R"(
 [model]
-served_name = "x"
+path = ""
 )");
-    CHECK_ERROR_AT(error, 1, 1, "model.path", "missing");
+    CHECK_ERROR_AT(error, 2, 8, "model.path", "empty");
   }
   SECTION("a stage without devices") {
     const config_error error = parse_error(R"(

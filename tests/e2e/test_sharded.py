@@ -12,10 +12,8 @@ from test_concurrency import client_for, run_one
 from test_raw_http import assert_aborted_and_freed, open_stream
 from e2e_util import ABORTS, assert_serving, metrics, wait_idle
 
+# No [model]: the server's --model names the checkpoint, as with vLLM's `serve MODEL`.
 LAYOUT = """
-[model]
-path = "{model_dir}"
-
 [[stage]]
 devices = ["cpu:0", "cpu:1"]
 num_threads = 1
@@ -27,9 +25,9 @@ num_threads = 1
 
 
 @pytest.fixture(scope="module")
-def layout_file(server, tmp_path_factory):
+def layout_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("layout") / "cluster.toml"
-    path.write_text(LAYOUT.format(model_dir=server.model_dir))
+    path.write_text(LAYOUT)
     return path
 
 

@@ -125,6 +125,18 @@ TEST_CASE("generate --config runs tensor- and pipeline-parallel CPU ranks and re
   const auto bad = root / "tp3.toml";
   std::ofstream(bad) << "[model]\npath = \"" << (data / "models" / "glm-f32").string() << "\"\n"
                      << "[[stage]]\ndevices = [\"cpu:0\", \"cpu:1\", \"cpu:2\"]\n";
+  // A layout-only file takes the model from --model, and says so when there is none.
+  const auto layout_only = root / "layout.toml";
+  std::ofstream(layout_only) << "[[stage]]\ndevices = [\"cpu:0\", \"cpu:1\"]\n";
+  const auto no_model = run_command({glm4_actor_path(), "generate", "--config", layout_only.string(), "--prompt", "hi"});
+  CHECK(no_model.exit_code == 2);
+  CHECK(no_model.err.find("has no [model] path; give it there or pass --model DIR") != std::string::npos);
+  const auto with_model = run_command({glm4_actor_path(), "generate", "--config", layout_only.string(), "--model",
+                                       (data / "models" / "glm-f32").string(), "--prompt", "hi", "--max-tokens", "3"});
+  CAPTURE(with_model.err);
+  CHECK(with_model.exit_code == 0);
+  CHECK(with_model.err.find("tp 1/2") != std::string::npos);
+
   const auto refused = run_command({glm4_actor_path(), "generate", "--config", bad.string(), "--prompt", "hi"});
   CHECK(refused.exit_code != 0);
   CHECK(refused.err.find("tp3.toml:4:11: stage[0].devices") != std::string::npos);

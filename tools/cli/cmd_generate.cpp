@@ -88,6 +88,7 @@ int run_generate(const CLI::App& command, const generate_flags& flags) {
   config::cluster_config cluster;
   if (!flags.config_file.empty()) cluster = config::load_cluster_config(flags.config_file);
   if (!flags.model_dir.empty()) cluster.model.path = flags.model_dir;
+  if (cluster.model.path.empty()) throw usage_error(command, flags.config_file + " has no [model] path; give it there or pass --model DIR");
   if (flags.config_file.empty()) {
     config::stage_config cpu;
     cpu.devices.push_back(config::device_spec{});
