@@ -100,6 +100,9 @@ int run_serve(const CLI::App& command, const serve_flags& flags) {
   std::cerr << "glm4-actor serve: listening on http://" << options.host << ":" << server.port() << " (loading "
             << config.model.path.string() << ")" << std::endl;
 
+  if (config.server.request_timeout_s)
+    std::cerr << "note: [server] request_timeout_s is not enforced yet; a request runs until it finishes or its client "
+                 "leaves\n";
   const auto stack = build_serving_stack(config, tokenizer, std::cerr);
   actors::local_runtime runtime(actors::make_device_layout(stack->ranks, stack->engine_config.scheduler.num_blocks,
                                                           stack->engine_config.scheduler.block_size,
