@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -72,6 +74,22 @@ void check_group(const shard_plan& plan, const kernels::comm::communicator* grou
                                 " needs NCCL, which this build does not have yet; use one GPU per stage");
 }
 
+// A tied head (or this rank's vocabulary slice of it) is rows of the embedding already on the
+// device: a view of them, not a second copy. nullopt when the head has memory of its own.
+std::optional<tensor> tied_head_view(const model_weights& host, const tensor& device_embedding) {
+  const tensor& head = host.lm_head;
+  const tensor& table = host.tok_embeddings;
+  if (table.empty() || head.empty() || head.type != table.type || head.rank() != 2 || table.rank() != 2 ||
+      head.dim(1) != table.dim(1))
+    return std::nullopt;
+  const auto* begin = static_cast<const std::byte*>(table.data);
+  const auto* at = static_cast<const std::byte*>(head.data);
+  const std::size_t row_bytes = table.nbytes() / static_cast<std::size_t>(table.dim(0));
+  if (at < begin || at + head.nbytes() > begin + table.nbytes() || (at - begin) % static_cast<std::ptrdiff_t>(row_bytes) != 0)
+    return std::nullopt;
+  return kernels::view_rows(device_embedding, (at - begin) / static_cast<std::ptrdiff_t>(row_bytes), head.dim(0));
+}
+
 // The plan of a whole model on one rank (no tensor parallel, every layer).
 shard_plan whole_model_plan(const model_config& config) {
   shard_plan plan;
@@ -105,9 +123,8 @@ glm4_model::glm4_model(const model_config& config, const shard_plan& plan, const
   if (plan_.has_embedding) weights_.tok_embeddings = backend.to_device(host_weights.tok_embeddings);
   if (plan_.has_lm_head) {
     weights_.final_norm = backend.to_device(host_weights.final_norm);
-    // A tied head stays one device tensor.
-    weights_.lm_head = host_weights.lm_head.data == host_weights.tok_embeddings.data ? weights_.tok_embeddings
-                                                                                    : backend.to_device(host_weights.lm_head);
+    weights_.lm_head = tied_head_view(host_weights, weights_.tok_embeddings).value_or(tensor{});
+    if (weights_.lm_head.empty()) weights_.lm_head = backend.to_device(host_weights.lm_head);
   }
   for (const layer_weights& host : host_weights.layers) {
     layer_weights& layer = weights_.layers.emplace_back();

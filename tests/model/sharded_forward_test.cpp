@@ -89,13 +89,19 @@ class layout_runner {
       std::vector<std::future<std::vector<float>>> outputs;
       for (std::size_t r = 0; r < ranks_[s].size(); ++r)
         outputs.push_back(std::async(std::launch::async, [&, s, r] {
-          glm4_model& model = *ranks_[s][r].model;
+          rank_model& rank = ranks_[s][r];
           kv_cache& cache = *caches_[s][r];
-          if (last) return model.forward_logits(batch, cache, hidden);
-          const kernels::tensor& out = model.forward(batch, cache, hidden);
-          std::vector<float> host(static_cast<std::size_t>(out.numel()));
-          model.backend().download(out, host.data());
-          return host;
+          try {
+            if (last) return rank.model->forward_logits(batch, cache, hidden);
+            const kernels::tensor& out = rank.model->forward(batch, cache, hidden);
+            std::vector<float> host(static_cast<std::size_t>(out.numel()));
+            rank.model->backend().download(out, host.data());
+            return host;
+          } catch (const std::exception& error) {
+            // As a device actor does: its peers must not wait for it in a collective.
+            if (rank.tensor_parallel) rank.tensor_parallel->abort(error.what());
+            throw;
+          }
         }));
       std::vector<std::vector<float>> results;
       for (auto& output : outputs) results.push_back(output.get());
@@ -156,6 +162,31 @@ TEST_CASE("tp x pp layouts give the single-device logits and greedy picks", "[mo
         }
       }
     }
+}
+
+TEST_CASE("a tied LM head is each rank's slice of the embedding", "[model][shard][parity]") {
+  test::random_model made = test::make_random_model(checkpoint_layout::glm);
+  made.config.tie_word_embeddings = true;
+  made.weights.lm_head = made.weights.tok_embeddings;
+  const workload w;
+  auto backend = kernels::make_cpu_backend(1);
+  glm4_model whole(made.config, made.weights, *backend);
+  kv_cache whole_cache(*backend, whole.config(), num_blocks, block_size);
+  const auto want =
+      run_workload(w, made.config.vocab_size, [&](const step_batch& batch) { return whole.forward_logits(batch, whole_cache); });
+  for (std::int64_t pp : {1, 2}) {
+    CAPTURE(pp);
+    layout_runner runner(made, 2, pp);
+    const auto got = run_workload(w, made.config.vocab_size, [&](const step_batch& batch) { return runner.step(batch); }, &want);
+    for (std::size_t step = 0; step < want.size(); ++step) {
+      CAPTURE(step);
+      REQUIRE(got[step].size() == want[step].size());
+      double worst = 0.0;
+      for (std::size_t i = 0; i < want[step].size(); ++i)
+        worst = std::max(worst, std::fabs(static_cast<double>(got[step][i]) - want[step][i]));
+      CHECK(worst <= 1e-4);
+    }
+  }
 }
 
 TEST_CASE("split_layers balances stages like device_map and refuses empty ones", "[model][shard]") {
