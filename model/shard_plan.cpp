@@ -144,6 +144,24 @@ model_weights shard_weights(const model_weights& full, const model_config& confi
   return shard;
 }
 
+std::uint64_t shard_weight_bytes(const model_config& config, const shard_plan& plan) {
+  const auto hidden = static_cast<std::uint64_t>(config.hidden_size);
+  const auto q = static_cast<std::uint64_t>(plan.q_rows.count()), kv = static_cast<std::uint64_t>(plan.kv_rows.count());
+  const auto ffn = static_cast<std::uint64_t>(plan.ffn.count());
+  // Per layer: the norms, q/k/v (and their biases), o_proj, gate and up, down.
+  const std::uint64_t norms = (config.post_norms ? 4 : 2) * hidden;
+  const std::uint64_t attention = (q + 2 * kv) * hidden + (config.qkv_bias ? q + 2 * kv : 0) + hidden * q;
+  const std::uint64_t mlp = 3 * ffn * hidden;
+  std::uint64_t elements = (norms + attention + mlp) * static_cast<std::uint64_t>(plan.layers.count());
+  const auto vocab = static_cast<std::uint64_t>(config.vocab_size);
+  if (plan.has_embedding) elements += vocab * hidden;
+  if (plan.has_lm_head) {
+    elements += hidden;  // final norm
+    if (!(config.tie_word_embeddings && plan.has_embedding)) elements += static_cast<std::uint64_t>(plan.lm_head_rows.count()) * hidden;
+  }
+  return elements * kernels::dtype_size(config.torch_dtype);
+}
+
 std::string describe(const shard_plan& plan) {
   std::string line = "tp " + text(plan.tp_rank) + "/" + text(plan.tp_size) + " layers " + range_text(plan.layers) + ": q heads " +
                      range_text(plan.q_heads) + ", kv heads " + range_text(plan.kv_heads);

@@ -72,6 +72,11 @@ model_config local_config(const model_config& config, const shard_plan& plan);
 /// tp_size 1 nothing is copied.
 model_weights shard_weights(const model_weights& full, const model_config& config, const shard_plan& plan);
 
+/// Bytes of weights the rank holds, in the checkpoint's dtype (config.torch_dtype): what it reads
+/// from the checkpoint and keeps on its device. A tied head costs nothing on a rank that holds the
+/// embedding. Computed from shapes alone, for plans made before any weight is loaded.
+std::uint64_t shard_weight_bytes(const model_config& config, const shard_plan& plan);
+
 /// "tp 1/4 layers 0..20: q heads 8..16, kv heads 0..1 (x2), ffn 3424..6848, vocab 37888..75776, embedding".
 std::string describe(const shard_plan& plan);
 

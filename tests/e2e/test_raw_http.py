@@ -203,7 +203,8 @@ def assert_aborted_and_freed(server, aborts_before, count=1):
     assert m[ABORTS] == aborts_before + count
 
 
-def test_disconnect_while_streaming(server):
+def check_disconnect_while_streaming(server):
+    """A client that leaves mid-stream has its request aborted and its blocks freed; the server goes on."""
     wait_idle(server)
     aborts = metrics(server)[ABORTS]
     generated = metrics(server)["glm4_generation_tokens_total"]
@@ -215,6 +216,10 @@ def test_disconnect_while_streaming(server):
     assert_aborted_and_freed(server, aborts)
     assert metrics(server)["glm4_generation_tokens_total"] - generated < LONG, "the request ran to its end"
     assert_serving(server)
+
+
+def test_disconnect_while_streaming(server):
+    check_disconnect_while_streaming(server)
 
 
 def test_disconnect_while_streaming_with_reset(server):
@@ -374,12 +379,15 @@ def test_signal_stops_cleanly(server_factory, sig):
     assert srv.stop() == 0
 
 
-def test_sigterm_with_a_stream_in_flight(server_factory):
-    srv = server_factory()
+def check_sigterm_with_a_stream_in_flight(srv):
+    """SIGTERM with a stream running exits 0, and the stream ends (the connection closes) rather than hanging."""
     stream = open_stream(srv)
     stream.read_events(1)
     assert srv.stop() == 0
-    # The stream ends (the connection closes) rather than hanging.
     while stream.next_data() is not None:
         pass
     stream.close()
+
+
+def test_sigterm_with_a_stream_in_flight(server_factory):
+    check_sigterm_with_a_stream_in_flight(server_factory())

@@ -9,8 +9,8 @@ import asyncio
 import pytest
 
 from test_concurrency import client_for, run_one
-from test_raw_http import assert_aborted_and_freed, open_stream
-from e2e_util import ABORTS, assert_serving, metrics, wait_idle
+from test_raw_http import check_disconnect_while_streaming, check_sigterm_with_a_stream_in_flight
+from e2e_util import wait_idle
 
 # No [model]: the server's --model names the checkpoint, as with vLLM's `serve MODEL`.
 LAYOUT = """
@@ -61,21 +61,8 @@ def test_two_stages_of_two_ranks_serve_the_one_device_text(server, sharded):
 
 
 def test_disconnect_frees_blocks_on_every_rank(sharded):
-    wait_idle(sharded)
-    aborts = metrics(sharded)[ABORTS]
-    stream = open_stream(sharded)
-    stream.read_events(3)
-    assert metrics(sharded)["glm4_kv_cache_usage_ratio"] > 0
-    stream.close()
-    assert_aborted_and_freed(sharded, aborts)
-    assert_serving(sharded)
+    check_disconnect_while_streaming(sharded)
 
 
 def test_sigterm_with_a_stream_in_flight_stops_every_rank(server_factory, layout_file):
-    srv = server_factory("--config", str(layout_file))
-    stream = open_stream(srv)
-    stream.read_events(1)
-    assert srv.stop() == 0
-    while stream.next_data() is not None:
-        pass
-    stream.close()
+    check_sigterm_with_a_stream_in_flight(server_factory("--config", str(layout_file)))

@@ -8,6 +8,7 @@
 
 #include "kernels/backend.hpp"
 #include "model/checkpoint/checkpoint_loader.hpp"
+#include "model/checkpoint/make_model.hpp"
 #include "model/shard_plan.hpp"
 #include "tests/model/reference_fixture.hpp"
 
@@ -302,6 +303,40 @@ TEST_CASE("on glm-bf16 copied column slices hold the checkpoint's bytes", "[mode
       CHECK(std::memcmp(stacked, source + plan.gate_rows.begin * row_bytes, half) == 0);
       CHECK(std::memcmp(stacked + half, source + plan.up_rows.begin * row_bytes, half) == 0);
     }
+  }
+}
+
+}  // namespace glm4::model
+
+namespace glm4::model {
+
+TEST_CASE("shard_weight_bytes adds up to the checkpoint, plus what tensor-parallel ranks replicate", "[model][shard]") {
+  for (const auto layout : {checkpoint_layout::chatglm, checkpoint_layout::glm4}) {
+    const model_config config = *preset_config("glm-4-9b", layout);
+    CAPTURE(layout_name(config.layout));
+    const std::uint64_t total = preset_weight_bytes(config);
+    const std::uint64_t element = kernels::dtype_size(config.torch_dtype);
+    const auto hidden = static_cast<std::uint64_t>(config.hidden_size);
+    // Every rank holds the norms; the first stage's ranks all hold the embedding.
+    const std::uint64_t norms_per_layer = (config.post_norms ? 4 : 2) * hidden;
+    for (std::int64_t tp : {1, 2, 4}) {
+      CAPTURE(tp);
+      std::uint64_t sum = 0;
+      for (std::int64_t rank = 0; rank < tp; ++rank)
+        sum += shard_weight_bytes(config, make_shard_plan(config, tp, rank, {0, config.num_layers}));
+      const std::uint64_t replicated = (norms_per_layer * static_cast<std::uint64_t>(config.num_layers) + hidden +
+                                        static_cast<std::uint64_t>(config.vocab_size) * hidden) * element;
+      // Past 2 ranks GLM-4's 2 KV heads are replicated: each further replica holds K and V again.
+      const auto kv_width = static_cast<std::uint64_t>(config.num_kv_heads * config.head_dim);
+      const std::uint64_t kv_per_copy =
+          static_cast<std::uint64_t>(config.num_layers) * (2 * kv_width * hidden + (config.qkv_bias ? 2 * kv_width : 0)) * element;
+      const std::uint64_t kv_replicas = std::max<std::int64_t>(1, tp / config.num_kv_heads);
+      CHECK(sum == total + static_cast<std::uint64_t>(tp - 1) * replicated + (kv_replicas - 1) * kv_per_copy);
+    }
+    // Pipeline stages split without overlap.
+    const std::uint64_t first = shard_weight_bytes(config, make_shard_plan(config, 1, 0, {0, 17}));
+    const std::uint64_t second = shard_weight_bytes(config, make_shard_plan(config, 1, 0, {17, config.num_layers}));
+    CHECK(first + second == total);
   }
 }
 

@@ -1,6 +1,11 @@
 // glm4-actor doctor: exits 0 with or without a GPU, says plainly when there is none, and plans memory for --model.
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
 #include "tests/tools/run_command.hpp"
 
 using glm4::test::glm4_actor_path;
@@ -43,4 +48,32 @@ TEST_CASE("doctor refuses a memory fraction outside 0..1 and a missing model", "
   const auto missing = run_command({glm4_actor_path(), "doctor", "--model", "/nonexistent/model"});
   REQUIRE(missing.exit_code == 2);
   REQUIRE(missing.err.find("/nonexistent/model") != std::string::npos);
+}
+
+TEST_CASE("doctor --config plans a layout rank by rank; the smallest rank decides the pool", "[cli][doctor][shard]") {
+  const std::string model = std::string(GLM4_TEST_DATA_DIR) + "/models/glm-f32";
+  const auto dir = std::filesystem::temp_directory_path() / ("glm4_doctor_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto layout = dir / "layout.toml";
+  // glm-f32: 2 layers, 4 query and 2 KV heads of 24 dims. Per rank of a 2 x tp 2 layout: one layer
+  // and one KV head, so 2 x 24 x 4 = 192 bytes of F32 keys and values per token.
+  std::ofstream(layout) << "[[stage]]\ndevices = [\"cpu:0\", \"cpu:1\"]\nkv_cache_bytes = \"1MiB\"\n"
+                        << "[[stage]]\ndevices = [\"cpu:2\", \"cpu:3\"]\nkv_cache_bytes = \"2MiB\"\n";
+  const auto result = run_command({glm4_actor_path(), "doctor", "--config", layout.string(), "--model", model});
+  CAPTURE(result.out, result.err);
+  REQUIRE(result.exit_code == 0);
+  CHECK(result.out.find("stage 0: layers 0..1, tensor parallel 2") != std::string::npos);
+  CHECK(result.out.find("stage 1: layers 1..2, tensor parallel 2") != std::string::npos);
+  CHECK(result.out.find("cpu:3: weights") != std::string::npos);
+  CHECK(result.out.find("KV 192 B per token; KV budget 1.00 MiB = 5461 tokens") != std::string::npos);
+  CHECK(result.out.find("KV budget 2.00 MiB = 10922 tokens") != std::string::npos);
+  CHECK(result.out.find("pool:   5461 tokens of KV cache") != std::string::npos);
+
+  // A layout the model cannot take fails as serve would, naming the file and line.
+  const auto bad = dir / "tp3.toml";
+  std::ofstream(bad) << "[[stage]]\ndevices = [\"cpu:0\", \"cpu:1\", \"cpu:2\"]\n";
+  const auto refused = run_command({glm4_actor_path(), "doctor", "--config", bad.string(), "--model", model});
+  CHECK(refused.exit_code != 0);
+  CHECK(refused.err.find("tp3.toml:2") != std::string::npos);
+  std::filesystem::remove_all(dir);
 }

@@ -1,5 +1,6 @@
 // glm4-actor doctor: what this machine and this binary can run -- GPUs, the architectures compiled
-// in, driver/runtime/NCCL versions, P2P, and with --model a memory plan. Exits 0 without a GPU.
+// in, driver/runtime/NCCL versions, P2P, with --model a memory plan and with --config the plan of
+// a layout, rank by rank. Exits 0 without a GPU.
 #include <algorithm>
 #include <iomanip>
 #include <iostream>
@@ -10,7 +11,9 @@
 #include "model/checkpoint/config_parser.hpp"
 #include "model/checkpoint/make_model.hpp"
 #include "model/checkpoint/progress.hpp"
+#include "config/cluster_config.hpp"
 #include "tools/cli/cli_support.hpp"
+#include "tools/cli/layout_plan.hpp"
 #ifdef GLM4_HAVE_CUDA
 #include "kernels/cuda/device_query.hpp"
 #endif
@@ -20,6 +23,7 @@ namespace {
 
 struct doctor_flags {
   std::string model_dir;
+  std::string config_file;
   double gpu_memory_utilization = 0.9;
 };
 
@@ -135,11 +139,19 @@ int run_doctor(const CLI::App& command, const doctor_flags& flags) {
   if (!(flags.gpu_memory_utilization > 0.0 && flags.gpu_memory_utilization <= 1.0))
     throw usage_error(command, "--gpu-memory-utilization must be in (0, 1], got " + fixed(flags.gpu_memory_utilization, 3));
   std::cout << "glm4-actor doctor\n";
-  std::optional<model_needs> needs;
-  if (!flags.model_dir.empty()) {
-    needs = read_model_needs(flags.model_dir);
-    print_model_needs(flags.model_dir, *needs);
+  std::optional<config::cluster_config> layout;
+  std::string model_dir = flags.model_dir;
+  if (!flags.config_file.empty()) {
+    layout = config::load_cluster_config(flags.config_file);
+    if (model_dir.empty()) model_dir = layout->model.path.string();
+    if (model_dir.empty()) throw usage_error(command, flags.config_file + " has no [model] path; give it there or pass --model DIR");
   }
+  std::optional<model_needs> needs;
+  if (!model_dir.empty()) {
+    needs = read_model_needs(model_dir);
+    print_model_needs(model_dir, *needs);
+  }
+  if (layout) print_layout_plan(*layout, needs->config, flags.gpu_memory_utilization, std::cout);
 #ifdef GLM4_HAVE_CUDA
   return run_doctor_cuda(flags, needs);
 #else
@@ -156,6 +168,8 @@ command_runner add_doctor_command(CLI::App& command) {
   auto flags = std::make_shared<doctor_flags>();
   command.add_option("--model", flags->model_dir, "Checkpoint directory: adds a memory plan for each GPU")
       ->check(CLI::ExistingDirectory);
+  command.add_option("--config", flags->config_file, "cluster.toml: adds the memory plan of its layout, rank by rank")
+      ->check(CLI::ExistingFile);
   command.add_option("--gpu-memory-utilization", flags->gpu_memory_utilization,
                      "Fraction of each GPU's free memory the plan may use, in (0, 1]")
       ->capture_default_str();

@@ -18,7 +18,6 @@
 namespace glm4::cli {
 namespace {
 
-constexpr std::uint64_t default_cpu_kv_bytes = 4ull << 30;
 constexpr double gib = 1024.0 * 1024.0 * 1024.0;
 
 /// The stages to build: cluster.toml's, or one stage of one device (a GPU when there is one).

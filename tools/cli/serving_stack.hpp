@@ -4,6 +4,7 @@
 // smallest rank's budget.
 #pragma once
 
+#include <cstdint>
 #include <iosfwd>
 #include <memory>
 #include <string>
@@ -16,6 +17,9 @@
 #include "model/tokenizer/tokenizer.hpp"
 
 namespace glm4::cli {
+
+/// KV bytes a CPU rank may fill when its stage sets no kv_cache_bytes.
+inline constexpr std::uint64_t default_cpu_kv_bytes = std::uint64_t{4} << 30;
 
 struct serving_stack {
   model::checkpoint checkpoint;
