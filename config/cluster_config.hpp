@@ -39,7 +39,7 @@ struct server_section {
   std::vector<std::string> api_keys;        // empty (and no api_key_file) means no authentication
   std::optional<std::filesystem::path> api_key_file;  // one key per line
   std::uint32_t max_queued_requests = 256;  // beyond this a request gets 429 with Retry-After
-  std::optional<double> request_timeout_s;  // none: requests never time out
+  std::optional<double> request_timeout_s;  // none or 0: never; else a generation still running then ends in error
 };
 
 struct scheduler_section {

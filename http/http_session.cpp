@@ -10,7 +10,7 @@ namespace bhttp = beast::http;
 
 http_session::http_session(tcp::socket&& socket, server_context& context)
     : stream_(std::move(socket)), context_(context), idle_deadline_(stream_.get_executor()),
-      keep_alive_timer_(stream_.get_executor()) {
+      keep_alive_timer_(stream_.get_executor()), request_deadline_(stream_.get_executor()) {
   context_.num_connections.fetch_add(1, std::memory_order_relaxed);
 }
 

@@ -64,6 +64,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
     std::int64_t num_prompt_tokens = 0;
     bool wrote_since_tick = false;
     bool is_abort_sent = false;
+    bool is_timed_out = false;  // aborted for request_timeout: its end is an error to the client
   };
 
   // What the write queue holds: the SSE header, a chunk, the last chunk, or a whole response.
@@ -92,6 +93,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
   void finish_generation();
   void abort_generation();
   void schedule_keep_alive();
+  void schedule_request_deadline();
 
   // Writing.
   void send(simple_response response, bool keep_alive, std::optional<std::string> retry_after = std::nullopt);
@@ -114,6 +116,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
   std::optional<request_type> pipelined_;  // arrived while a generation ran
   net::steady_timer idle_deadline_;
   net::steady_timer keep_alive_timer_;
+  net::steady_timer request_deadline_;
 
   std::optional<generation> generation_;
 

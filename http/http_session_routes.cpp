@@ -4,6 +4,7 @@
 #include <caf/send.hpp>
 
 #include <chrono>
+#include <sstream>
 
 #include "actors/messages.hpp"
 #include "http/http_session.hpp"
@@ -152,6 +153,7 @@ void http_session::start_generation(const request_type& request, api_kind kind) 
   generation_.emplace(std::move(g));
   caf::anon_send(context_.scheduler, actors::submit_atom::value,
                  actors::submission{id, std::move(prompt), openai.params, std::make_shared<session_sink>(shared_from_this(), id)});
+  schedule_request_deadline();
   do_read();  // pending while the request runs: EOF there is a disconnect
 }
 
@@ -187,8 +189,14 @@ void http_session::on_events(std::uint64_t id, std::vector<engine::request_outpu
   if (!generation_ || generation_->id != id) return;
   generation& g = *generation_;
   std::int64_t num_tokens = 0;
-  for (const auto& event : events) {
+  for (auto& event : events) {
     num_tokens += static_cast<std::int64_t>(event.tokens.size());
+    if (g.is_timed_out && event.finish == engine::finish_reason::abort) {
+      event.finish = engine::finish_reason::error;
+      std::ostringstream limit;
+      limit << static_cast<double>(context_.options.request_timeout->count()) / 1000.0;
+      event.message = "the request ran past the server's request_timeout_s (" + limit.str() + " s)";
+    }
     if (event.finish && g.final_reason != engine::finish_reason::error) g.final_reason = *event.finish;
   }
   const double now = now_seconds();
@@ -214,6 +222,7 @@ void http_session::on_events(std::uint64_t id, std::vector<engine::request_outpu
 void http_session::finish_generation() {
   generation& g = *generation_;
   keep_alive_timer_.cancel();
+  request_deadline_.cancel();
   const bool keep_alive = g.keep_alive;
   if (g.is_stream) {
     enqueue(write_item::last_chunk(keep_alive));
@@ -231,6 +240,18 @@ void http_session::abort_generation() {
   if (!generation_ || generation_->is_abort_sent) return;
   generation_->is_abort_sent = true;
   caf::anon_send(context_.scheduler, actors::abort_atom::value, engine::request_id{generation_->id});
+}
+
+// With request_timeout set, a generation still running when it expires is aborted (its blocks are
+// freed); its final events then end the reply with an error naming the limit.
+void http_session::schedule_request_deadline() {
+  if (!context_.options.request_timeout || !generation_) return;
+  request_deadline_.expires_after(*context_.options.request_timeout);
+  request_deadline_.async_wait([self = shared_from_this(), id = generation_->id](beast::error_code ec) {
+    if (ec || self->is_closed_ || !self->generation_ || self->generation_->id != id) return;
+    self->generation_->is_timed_out = true;
+    self->abort_generation();
+  });
 }
 
 void http_session::schedule_keep_alive() {

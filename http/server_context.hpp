@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,7 @@ struct server_options {
   std::size_t max_connections = 1024;
   std::size_t max_queued_write_bytes = 4u << 20;   // per stream; beyond it that stream ends
   std::chrono::milliseconds keep_alive_interval{10'000};  // SSE comment while no event is sent
+  std::optional<std::chrono::milliseconds> request_timeout;  // a generation still running then ends in error
   std::chrono::seconds retry_after{1};             // 429's Retry-After
 };
 

@@ -88,6 +88,8 @@ int run_serve(const CLI::App& command, const serve_flags& flags) {
   options.host = config.server.host;
   options.port = config.server.port;
   options.num_threads = static_cast<std::size_t>(std::max(flags.http_threads, 1));
+  if (config.server.request_timeout_s && *config.server.request_timeout_s > 0)
+    options.request_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(*config.server.request_timeout_s * 1000.0));
   http::request_limits limits;
   limits.vocab_size = model_config.vocab_size;
   limits.served_models = {config.model.served_name};
@@ -100,9 +102,6 @@ int run_serve(const CLI::App& command, const serve_flags& flags) {
   std::cerr << "glm4-actor serve: listening on http://" << options.host << ":" << server.port() << " (loading "
             << config.model.path.string() << ")" << std::endl;
 
-  if (config.server.request_timeout_s)
-    std::cerr << "note: [server] request_timeout_s is not enforced yet; a request runs until it finishes or its client "
-                 "leaves\n";
   const auto stack = build_serving_stack(config, tokenizer, std::cerr);
   actors::local_runtime runtime(actors::make_device_layout(stack->ranks, stack->engine_config.scheduler.num_blocks,
                                                           stack->engine_config.scheduler.block_size,
