@@ -11,12 +11,8 @@ std::vector<index_range> split_layers(std::int64_t num_layers, std::int64_t num_
     throw std::invalid_argument("cannot split " + std::to_string(num_layers) + " layers into " + std::to_string(num_stages) +
                                 " pipeline stages");
   std::vector<index_range> ranges;
-  std::int64_t begin = 0;
-  for (std::int64_t stage = 0; stage < num_stages; ++stage) {
-    const std::int64_t count = num_layers / num_stages + (stage < num_layers % num_stages ? 1 : 0);
-    ranges.push_back({begin, begin + count});
-    begin += count;
-  }
+  for (std::int64_t stage = 0; stage < num_stages; ++stage)
+    ranges.push_back({stage * num_layers / num_stages, (stage + 1) * num_layers / num_stages});
   return ranges;
 }
 

@@ -38,8 +38,8 @@ std::vector<std::vector<rank_model>> build_sharded_layout(const model_config& co
                                                           const std::vector<stage_shape>& stages,
                                                           const backend_factory& make_backend);
 
-/// `num_stages` contiguous ranges over `num_layers`, the first ones one layer longer when the
-/// count does not divide (like device_map's balanced split).
+/// `num_stages` contiguous ranges over `num_layers`: stage s gets [s * L / n, (s + 1) * L / n), the
+/// split cluster.toml uses when no stage names its layers (config::resolve_for_model).
 std::vector<index_range> split_layers(std::int64_t num_layers, std::int64_t num_stages);
 
 }  // namespace glm4::model

@@ -189,8 +189,9 @@ TEST_CASE("a tied LM head is each rank's slice of the embedding", "[model][shard
   }
 }
 
-TEST_CASE("split_layers balances stages like device_map and refuses empty ones", "[model][shard]") {
-  CHECK(split_layers(4, 3) == std::vector<index_range>{{0, 2}, {2, 3}, {3, 4}});
+TEST_CASE("split_layers splits like cluster.toml's default and refuses empty stages", "[model][shard]") {
+  CHECK(split_layers(4, 3) == std::vector<index_range>{{0, 1}, {1, 2}, {2, 4}});
+  CHECK(split_layers(40, 3) == std::vector<index_range>{{0, 13}, {13, 26}, {26, 40}});
   CHECK(split_layers(40, 1) == std::vector<index_range>{{0, 40}});
   CHECK_THROWS_AS(split_layers(2, 3), std::invalid_argument);
 }
