@@ -14,6 +14,7 @@
 #include "config/cluster_config.hpp"
 #include "tools/cli/cli_support.hpp"
 #include "tools/cli/layout_plan.hpp"
+#include "tools/cli/serving_stack.hpp"
 #ifdef GLM4_HAVE_CUDA
 #include "kernels/cuda/device_query.hpp"
 #endif
@@ -151,7 +152,11 @@ int run_doctor(const CLI::App& command, const doctor_flags& flags) {
     needs = read_model_needs(model_dir);
     print_model_needs(model_dir, *needs);
   }
-  if (layout) print_layout_plan(*layout, needs->config, flags.gpu_memory_utilization, std::cout);
+  if (layout) {
+    model::model_config model = needs->config;
+    if (const auto wanted = weight_dtype(layout->model.dtype)) model.torch_dtype = *wanted;  // stored as [model] dtype asks
+    print_layout_plan(*layout, model, flags.gpu_memory_utilization, std::cout);
+  }
 #ifdef GLM4_HAVE_CUDA
   return run_doctor_cuda(flags, needs);
 #else

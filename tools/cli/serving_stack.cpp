@@ -8,6 +8,7 @@
 
 #include "actors/device_layout.hpp"
 #include "model/checkpoint/progress.hpp"
+#include "model/checkpoint/weight_conversion.hpp"
 #include "model/kv_cache.hpp"
 
 #ifdef GLM4_HAVE_CUDA
@@ -83,6 +84,16 @@ void fill_scheduler(const config::cluster_config& config, engine::scheduler_conf
 
 }  // namespace
 
+std::optional<kernels::dtype> weight_dtype(config::model_dtype dtype) {
+  switch (dtype) {
+    case config::model_dtype::auto_: return std::nullopt;
+    case config::model_dtype::bf16: return kernels::dtype::bf16;
+    case config::model_dtype::f16: return kernels::dtype::f16;
+    case config::model_dtype::f32: return kernels::dtype::f32;
+  }
+  return std::nullopt;
+}
+
 std::int64_t configured_max_model_len(const config::cluster_config& config, const model::model_config& model) {
   if (config.scheduler.max_model_len) return *config.scheduler.max_model_len;
   return model.max_position_embeddings > 0 ? model.max_position_embeddings : 4096;
@@ -92,10 +103,13 @@ std::unique_ptr<serving_stack> build_serving_stack(const config::cluster_config&
                                                    std::ostream& log) {
   auto stack = std::make_unique<serving_stack>();
   stack->checkpoint = model::load_checkpoint(config.model.path);
+  if (const auto wanted = weight_dtype(config.model.dtype); wanted && *wanted != stack->checkpoint.config.torch_dtype) {
+    log << "converting the weights from " << kernels::dtype_name(stack->checkpoint.config.torch_dtype) << " to "
+        << kernels::dtype_name(*wanted) << " ([model] dtype)\n";
+    stack->checkpoint.weights = model::convert_weights(stack->checkpoint.config, stack->checkpoint.weights, *wanted);
+    stack->checkpoint.config.torch_dtype = *wanted;
+  }
   const model::model_config& model_config = stack->checkpoint.config;
-  if (config.model.dtype != config::model_dtype::auto_)
-    log << "note: dtype " << config::dtype_name(config.model.dtype)
-        << " is not converted yet; serving the checkpoint's own dtype\n";
 
   const std::vector<config::stage_config> stages = stages_of(config);
   for (std::size_t s = 0; s < stages.size(); ++s)

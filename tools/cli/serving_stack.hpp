@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <iosfwd>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,9 @@ struct serving_stack {
 /// naming the setting to change, or a stage asks for what this build cannot do.
 std::unique_ptr<serving_stack> build_serving_stack(const config::cluster_config& config, const model::tokenizer& tokenizer,
                                                    std::ostream& log);
+
+/// The storage type [model] dtype asks for; nullopt for auto (the checkpoint's own).
+std::optional<kernels::dtype> weight_dtype(config::model_dtype dtype);
 
 /// The model length the server advertises before the weights are loaded: the configured one or
 /// config.json's max_position_embeddings.
