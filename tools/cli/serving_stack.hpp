@@ -1,4 +1,4 @@
-// The in-process serving stack behind `serve`, `generate --config` and `bench --config`: the
+// The in-process serving stack behind `serve` and `generate`: the
 // checkpoint cut into the ranks of cluster.toml's stages (one CPU or GPU rank when no stage is
 // given), a backend and model per rank, and the engine's config with the KV pool sized to the
 // smallest rank's budget.
