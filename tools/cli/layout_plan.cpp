@@ -9,6 +9,7 @@
 #include "model/checkpoint/progress.hpp"
 #include "model/kv_cache.hpp"
 #include "model/shard_plan.hpp"
+#include "tools/cli/gpu_kv_budget.hpp"
 #include "tools/cli/serving_stack.hpp"
 
 #ifdef GLM4_HAVE_CUDA
@@ -17,8 +18,6 @@
 
 namespace glm4::cli {
 namespace {
-
-constexpr std::uint64_t gpu_reserve_bytes = std::uint64_t{1} << 30;  // activations and cuBLAS workspaces, as serve keeps
 
 // What the rank may fill with KV after its weights; nullopt (with the reason in `why`) when it cannot be told here.
 std::optional<std::uint64_t> kv_budget(const config::stage_config& stage, const config::device_spec& device,
@@ -31,15 +30,10 @@ std::optional<std::uint64_t> kv_budget(const config::stage_config& stage, const 
     why = "no GPU " + std::to_string(device.index) + " on this machine";
     return std::nullopt;
   }
-  const auto memory = kernels::cuda::query_memory(device.index);
-  const double allowed = stage.gpu_memory_utilization.value_or(utilization) * static_cast<double>(memory.total_bytes);
-  const double taken = static_cast<double>(memory.total_bytes - memory.free_bytes) + static_cast<double>(weight_bytes) +
-                       static_cast<double>(gpu_reserve_bytes);
-  if (allowed <= taken) {
-    why = "the weights do not fit at gpu_memory_utilization " + std::to_string(stage.gpu_memory_utilization.value_or(utilization));
-    return std::nullopt;
-  }
-  return static_cast<std::uint64_t>(allowed - taken);
+  const double fraction = stage.gpu_memory_utilization.value_or(utilization);
+  const gpu_kv_budget budget = plan_gpu_kv_budget(device.index, fraction, weight_bytes);
+  if (!budget.kv_bytes) why = "the weights do not fit at gpu_memory_utilization " + std::to_string(fraction);
+  return budget.kv_bytes;
 #else
   (void)weight_bytes;
   (void)utilization;

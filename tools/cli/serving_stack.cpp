@@ -10,6 +10,7 @@
 #include "model/checkpoint/progress.hpp"
 #include "model/checkpoint/weight_conversion.hpp"
 #include "model/kv_cache.hpp"
+#include "tools/cli/gpu_kv_budget.hpp"
 
 #ifdef GLM4_HAVE_CUDA
 #include "kernels/cuda/cuda_backend.hpp"
@@ -19,7 +20,6 @@
 namespace glm4::cli {
 namespace {
 
-constexpr double gib = 1024.0 * 1024.0 * 1024.0;
 
 /// The stages to build: cluster.toml's, or one stage of one device (a GPU when there is one).
 std::vector<config::stage_config> stages_of(const config::cluster_config& config) {
@@ -54,25 +54,15 @@ std::uint64_t kv_budget(const config::stage_config& stage, std::int64_t rank, st
   if (stage.kv_cache_bytes) return *stage.kv_cache_bytes;
   const config::device_spec& device = stage.devices.at(static_cast<std::size_t>(rank));
   if (device.kind == config::device_kind::cpu) return default_cpu_kv_bytes;
-#ifdef GLM4_HAVE_CUDA
-  // The weights are on the device already: the pool takes what gpu_memory_utilization leaves,
-  // less a reserve for activations and cuBLAS workspaces.
+  // The weights are on the device already.
   const double utilization = stage.gpu_memory_utilization.value_or(0.9);
-  const auto memory = kernels::cuda::query_memory(device.index);
-  const double allowed = utilization * static_cast<double>(memory.total_bytes);
-  const double used = static_cast<double>(memory.total_bytes - memory.free_bytes);
-  const double reserve = 1.0 * gib;
-  const double budget = allowed - used - reserve;
-  log << "gpu memory of " << config::to_string(device) << ": " << memory.total_bytes / gib << " GiB total, " << used / gib
-      << " GiB in use after the weights\n";
-  if (budget <= 0)
+  const gpu_kv_budget budget = plan_gpu_kv_budget(device.index, utilization, 0);
+  log << "gpu memory of " << config::to_string(device) << ": " << model::format_bytes(budget.total_bytes) << " total, "
+      << model::format_bytes(budget.in_use_bytes) << " in use after the weights\n";
+  if (!budget.kv_bytes)
     throw std::runtime_error("no memory left for the KV cache on " + config::to_string(device) + " at gpu_memory_utilization " +
                              std::to_string(utilization) + "; raise it or use a smaller model or more stages");
-  return static_cast<std::uint64_t>(budget);
-#else
-  (void)log;
-  return default_cpu_kv_bytes;
-#endif
+  return *budget.kv_bytes;
 }
 
 void fill_scheduler(const config::cluster_config& config, engine::scheduler_config& scheduler) {
