@@ -90,18 +90,6 @@ std::optional<tensor> tied_head_view(const model_weights& host, const tensor& de
   return kernels::view_rows(device_embedding, (at - begin) / static_cast<std::ptrdiff_t>(row_bytes), head.dim(0));
 }
 
-// The plan of a whole model on one rank (no tensor parallel, every layer).
-shard_plan whole_model_plan(const model_config& config) {
-  shard_plan plan;
-  plan.layers = {0, config.num_layers};
-  plan.has_embedding = plan.has_lm_head = true;
-  plan.q_heads = {0, config.num_heads};
-  plan.kv_heads = {0, config.num_kv_heads};
-  plan.ffn = {0, config.intermediate_size};
-  plan.embedding_rows = plan.lm_head_rows = {0, config.vocab_size};
-  return plan;
-}
-
 std::optional<tensor> to_device(kernels::backend& backend, const std::optional<tensor>& host, bool used) {
   if (!used || !host) return std::nullopt;
   return backend.to_device(*host);
@@ -113,7 +101,7 @@ tensor rows_of(const tensor& t, std::int64_t rows) { return kernels::view_rows(t
 }  // namespace
 
 glm4_model::glm4_model(const model_config& config, const model_weights& host_weights, kernels::backend& backend)
-    : glm4_model(config, whole_model_plan(config), host_weights, backend, nullptr) {}
+    : glm4_model(config, make_shard_plan(config, 1, 0, {0, config.num_layers}), host_weights, backend, nullptr) {}
 
 glm4_model::glm4_model(const model_config& config, const shard_plan& plan, const model_weights& host_weights,
                        kernels::backend& backend, std::shared_ptr<kernels::comm::communicator> tensor_parallel)

@@ -7,6 +7,7 @@
 
 #include <caf/send.hpp>
 
+#include <functional>
 #include <future>
 
 #include "actors/device_layout.hpp"
@@ -72,53 +73,39 @@ std::vector<std::vector<model::rank_model>> ranks_of(const test::random_model& m
                                      [](std::size_t, std::int64_t) { return kernels::make_cpu_backend(1); });
 }
 
-// Blocks inside its second step until the test opens the gate, so the test knows which step
-// runs when it acts.
-class gated_stage : public engine::step_executor {
+// A rank's real executor behind a hook that runs before each of its steps (1, 2, ...).
+class hooked_stage : public engine::step_executor {
  public:
-  explicit gated_stage(std::shared_ptr<engine::step_executor> inner) : inner_(std::move(inner)) {}
+  hooked_stage(std::shared_ptr<engine::step_executor> inner, std::function<void(int step)> before_step)
+      : inner_(std::move(inner)), before_step_(std::move(before_step)) {}
 
   std::vector<engine::sample_result> execute(const model::step_batch&, std::span<const engine::block_copy>,
                                              std::span<const engine::row_sampling>) override {
-    throw std::logic_error("gated_stage runs stages only");
+    throw std::logic_error("hooked_stage runs stages only");
   }
   engine::stage_output execute_stage(const model::step_batch& batch, std::span<const engine::block_copy> copies,
                                      std::span<const engine::row_sampling> rows, std::span<const float> hidden_in) override {
-    if (++num_calls_ == 2) {
-      entered.set_value();
-      gate_.wait();
-    }
+    before_step_(++num_calls_);
     return inner_->execute_stage(batch, copies, rows, hidden_in);
   }
 
-  std::promise<void> entered;
-  void open() { opener_.set_value(); }
-
  private:
   std::shared_ptr<engine::step_executor> inner_;
+  std::function<void(int)> before_step_;
   int num_calls_ = 0;
-  std::promise<void> opener_;
-  std::shared_future<void> gate_ = opener_.get_future().share();
 };
 
-// Throws from its second step on, as a device whose kernel failed would.
-class failing_stage : public engine::step_executor {
- public:
-  explicit failing_stage(std::shared_ptr<engine::step_executor> inner) : inner_(std::move(inner)) {}
+// Blocks inside its second step until the test opens the gate, so the test knows which step
+// runs when it acts.
+struct step_gate {
+  std::promise<void> entered, opener;
+  std::shared_future<void> open = opener.get_future().share();
 
-  std::vector<engine::sample_result> execute(const model::step_batch&, std::span<const engine::block_copy>,
-                                             std::span<const engine::row_sampling>) override {
-    throw std::logic_error("failing_stage runs stages only");
+  void operator()(int step) {
+    if (step != 2) return;
+    entered.set_value();
+    open.wait();
   }
-  engine::stage_output execute_stage(const model::step_batch& batch, std::span<const engine::block_copy> copies,
-                                     std::span<const engine::row_sampling> rows, std::span<const float> hidden_in) override {
-    if (++num_calls_ >= 2) throw std::runtime_error("injected kernel failure");
-    return inner_->execute_stage(batch, copies, rows, hidden_in);
-  }
-
- private:
-  std::shared_ptr<engine::step_executor> inner_;
-  int num_calls_ = 0;
 };
 
 }  // namespace
@@ -158,9 +145,9 @@ TEST_CASE("a tensor-parallel rank killed mid-generation fails the requests and l
   auto ranks = ranks_of(made, 2, 2);
   device_layout devices = make_device_layout(ranks, num_blocks, block_size, config.eos_token_ids);
   // Rank 1 of the last stage: the rank the scheduler never talks to directly.
-  auto gated = std::make_shared<gated_stage>(devices[1][1].executor);
-  devices[1][1].executor = gated;
-  auto entered = gated->entered.get_future();
+  auto gate = std::make_shared<step_gate>();
+  devices[1][1].executor = std::make_shared<hooked_stage>(devices[1][1].executor, [gate](int step) { (*gate)(step); });
+  auto entered = gate->entered.get_future();
   status_board board;
   local_runtime runtime(std::move(devices), config, nullptr, &board, 64, describe_layout(ranks));
 
@@ -168,7 +155,7 @@ TEST_CASE("a tensor-parallel rank killed mid-generation fails the requests and l
   caf::anon_send(runtime.scheduler(), submit_atom::value, submission{1, prompt(6, 7), greedy(40), running});
   REQUIRE(entered.wait_for(30s) == std::future_status::ready);  // step 2 is in the gated rank
   caf::anon_send_exit(runtime.devices()[3], caf::exit_reason::kill);  // queued behind step 2
-  gated->open();
+  gate->opener.set_value();
 
   REQUIRE(running->done.get_future().wait_for(60s) == std::future_status::ready);
   CHECK(running->finish == engine::finish_reason::error);
@@ -195,7 +182,10 @@ TEST_CASE("a tensor-parallel rank whose step throws takes its stage down instead
   const engine::engine_config config = engine_config_for(made.config);
   auto ranks = ranks_of(made, 2, 1);
   device_layout devices = make_device_layout(ranks, num_blocks, block_size, config.eos_token_ids);
-  devices[0][1].executor = std::make_shared<failing_stage>(devices[0][1].executor);
+  // Throws from its second step on, as a device whose kernel failed would.
+  devices[0][1].executor = std::make_shared<hooked_stage>(devices[0][1].executor, [](int step) {
+    if (step >= 2) throw std::runtime_error("injected kernel failure");
+  });
   status_board board;
   local_runtime runtime(std::move(devices), config, nullptr, &board, 64, describe_layout(ranks));
 
