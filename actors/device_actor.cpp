@@ -51,6 +51,16 @@ caf::behavior device_actor(self_pointer self, std::shared_ptr<engine::step_execu
   return {
       [self](execute_atom, const step_plan& plan) { return run_step(self, plan, {}); },
       [self](execute_atom, const step_plan& plan, const hidden_states& hidden) { return run_step(self, plan, hidden.values); },
+      [self](memory_atom) { return self->state.executor->memory(); },
+      [self](allocate_atom, std::int64_t num_blocks) -> caf::result<std::int64_t> {
+        try {
+          self->state.executor->allocate_kv_pool(num_blocks);
+        } catch (const std::exception& error) {
+          return caf::make_error(caf::sec::runtime_error, self->state.executor->memory().device +
+                                                              ": cannot allocate the KV pool: " + error.what());
+        }
+        return num_blocks;
+      },
   };
 }
 

@@ -39,7 +39,8 @@ struct device_state {
   static inline const char* name = "glm4_device";
 };
 
-/// (execute_atom, step_plan [, hidden_states]) -> step_results, or an error naming what failed.
+/// (execute_atom, step_plan [, hidden_states]) -> step_results, or an error naming what failed;
+/// (memory_atom) -> memory_report; (allocate_atom, num_blocks) -> num_blocks, once, before steps.
 caf::behavior device_actor(caf::stateful_actor<device_state>* self, std::shared_ptr<engine::step_executor> executor,
                            device_role role);
 

@@ -3,21 +3,39 @@
 #include "engine/local_executor.hpp"
 
 namespace glm4::actors {
+namespace {
 
-device_layout make_device_layout(std::vector<std::vector<model::rank_model>>& ranks, std::int64_t num_blocks,
-                                 std::int32_t block_size, const std::vector<engine::token_id>& eos_token_ids) {
+using executor_of = std::function<std::shared_ptr<engine::step_executor>(model::rank_model&, std::size_t stage, std::int64_t rank)>;
+
+device_layout make_slots(std::vector<std::vector<model::rank_model>>& ranks, const executor_of& make_executor) {
   device_layout layout;
-  for (auto& stage : ranks) {
+  for (std::size_t s = 0; s < ranks.size(); ++s) {
     auto& slots = layout.emplace_back();
-    for (model::rank_model& rank : stage) {
+    for (model::rank_model& rank : ranks[s]) {
       device_slot slot;
-      slot.executor = std::make_shared<engine::local_executor>(*rank.model, num_blocks, block_size, eos_token_ids);
+      slot.executor = make_executor(rank, s, std::ssize(slots));
       if (rank.tensor_parallel)
         slot.abort_peers = [group = rank.tensor_parallel](const std::string& why) { group->abort(why); };
       slots.push_back(std::move(slot));
     }
   }
   return layout;
+}
+
+}  // namespace
+
+device_layout make_device_layout(std::vector<std::vector<model::rank_model>>& ranks, const kv_budget_of& kv_budget,
+                                 std::int32_t block_size, const std::vector<engine::token_id>& eos_token_ids) {
+  return make_slots(ranks, [&](model::rank_model& rank, std::size_t s, std::int64_t r) {
+    return std::make_shared<engine::local_executor>(*rank.model, engine::kv_budget{kv_budget(s, r)}, block_size, eos_token_ids);
+  });
+}
+
+device_layout make_device_layout(std::vector<std::vector<model::rank_model>>& ranks, std::int64_t num_blocks,
+                                 std::int32_t block_size, const std::vector<engine::token_id>& eos_token_ids) {
+  return make_slots(ranks, [&](model::rank_model& rank, std::size_t, std::int64_t) {
+    return std::make_shared<engine::local_executor>(*rank.model, num_blocks, block_size, eos_token_ids);
+  });
 }
 
 std::string describe_layout(const std::vector<std::vector<model::rank_model>>& ranks) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -12,9 +13,15 @@
 
 namespace glm4::actors {
 
-/// Every rank gets a cache of num_blocks blocks (the scheduler's pool: the same block ids
-/// everywhere, each rank holding its own layers and KV heads of them). The ranks must outlive
-/// the runtime.
+/// KV bytes rank `rank` of stage `stage` may fill: configured, or measured once its weights are in.
+using kv_budget_of = std::function<std::uint64_t(std::size_t stage, std::int64_t rank)>;
+
+/// Every rank reports its budget and allocates the pool the scheduler sizes from all the reports
+/// (the same block ids everywhere, each rank holding its own layers and KV heads of them). The
+/// ranks must outlive the runtime.
+device_layout make_device_layout(std::vector<std::vector<model::rank_model>>& ranks, const kv_budget_of& kv_budget,
+                                 std::int32_t block_size, const std::vector<engine::token_id>& eos_token_ids);
+/// Every rank's cache is num_blocks blocks from the start (and that is what it reports).
 device_layout make_device_layout(std::vector<std::vector<model::rank_model>>& ranks, std::int64_t num_blocks,
                                  std::int32_t block_size, const std::vector<engine::token_id>& eos_token_ids);
 

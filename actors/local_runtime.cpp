@@ -1,9 +1,12 @@
 // Starting and stopping the actor runtime of one process.
 #include "actors/local_runtime.hpp"
 
+#include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
 #include <stdexcept>
+
+#include "actors/error_message.hpp"
 
 namespace glm4::actors {
 namespace {
@@ -49,6 +52,17 @@ local_runtime::local_runtime(device_layout layout, const engine::engine_config& 
   devices_ = spawn_layout(system_, layout, first_stage);
   scheduler_ = spawn_scheduler(system_, scheduler_actor_config{&engine_, board, max_queued_requests, std::move(first_stage),
                                                                devices_, std::move(layout_name)});
+  std::string failure;
+  {
+    caf::scoped_actor self{system_};
+    self->request(scheduler_, caf::infinite, ready_atom::value)
+        .receive([&](const engine::kv_pool_size& pool) { kv_pool_ = pool; },
+                 [&](const caf::error& error) { failure = error_message(system_, error); });
+  }
+  if (!failure.empty()) {
+    shutdown();
+    throw std::runtime_error(failure);
+  }
 }
 
 local_runtime::local_runtime(std::shared_ptr<engine::step_executor> device_executor, const engine::engine_config& config,

@@ -36,7 +36,9 @@ using device_layout = std::vector<std::vector<device_slot>>;
 class local_runtime {
  public:
   /// `board` may be null. The tokenizer (may be null) outlives the runtime. `layout_name`
-  /// names the devices in errors ("cpu", "2 stages x 2 cpu ranks").
+  /// names the devices in errors ("cpu", "2 stages x 2 cpu ranks"). Returns once the scheduler
+  /// has sized the KV pool from the devices' reports and they have allocated it; throws
+  /// std::runtime_error with the reason when it could not.
   local_runtime(device_layout layout, const engine::engine_config& config, const model::tokenizer* tokenizer,
                 status_board* board, std::size_t max_queued_requests, std::string layout_name);
   /// One device.
@@ -49,6 +51,8 @@ class local_runtime {
   const caf::actor& scheduler() const { return scheduler_; }
   /// Every device actor, stage by stage, rank 0 first.
   const std::vector<caf::actor>& devices() const { return devices_; }
+  /// The pool every device holds, and the max_model_len it allows.
+  const engine::kv_pool_size& kv_pool() const { return kv_pool_; }
 
   /// Stops every actor and waits for them. CAF 0.17 joins a detached actor's thread only once no
   /// handle to it is left, so every handle is dropped here, the caller's must be too.
@@ -60,6 +64,7 @@ class local_runtime {
   std::vector<caf::actor> devices_;
   engine::llm_engine engine_;
   caf::actor scheduler_;
+  engine::kv_pool_size kv_pool_;
 };
 
 }  // namespace glm4::actors

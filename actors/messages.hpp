@@ -3,6 +3,10 @@
 //   (abort_atom, request_id)           http -> scheduler: the client left; free its blocks now
 //   (step_atom)                        scheduler -> itself: run one engine step
 //   (status_atom) -> engine_status     anyone -> scheduler: the current counts
+//   (ready_atom) -> kv_pool_size       anyone -> scheduler: answered once the KV pool is sized
+//                                      (an error naming the setting when it cannot be)
+//   (memory_atom) -> memory_report     scheduler -> every device, at start: its KV budget
+//   (allocate_atom, int64 num_blocks) -> int64   scheduler -> every device: make the KV pool
 //   (execute_atom, step_plan) -> step_results   scheduler -> first-stage devices: run one step
 //   (execute_atom, step_plan, hidden_states) -> step_results
 //                                      a stage's rank 0 -> the next stage's devices; the last
@@ -57,6 +61,8 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(glm4::actors::submission)
 
 CAF_BEGIN_TYPE_ID_BLOCK(glm4, caf::first_custom_type_id)
 CAF_ADD_TYPE_ID(glm4, (glm4::actors::engine_status))
+CAF_ADD_TYPE_ID(glm4, (glm4::engine::kv_pool_size))
+CAF_ADD_TYPE_ID(glm4, (glm4::engine::memory_report))
 CAF_ADD_TYPE_ID(glm4, (glm4::actors::hidden_states))
 CAF_ADD_TYPE_ID(glm4, (glm4::actors::step_plan))
 CAF_ADD_TYPE_ID(glm4, (glm4::actors::step_results))
@@ -65,4 +71,7 @@ CAF_ADD_ATOM(glm4, glm4::actors, abort_atom, "abort")
 CAF_ADD_ATOM(glm4, glm4::actors, step_atom, "step")
 CAF_ADD_ATOM(glm4, glm4::actors, status_atom, "status")
 CAF_ADD_ATOM(glm4, glm4::actors, execute_atom, "execute")
+CAF_ADD_ATOM(glm4, glm4::actors, ready_atom, "ready")
+CAF_ADD_ATOM(glm4, glm4::actors, memory_atom, "memory")
+CAF_ADD_ATOM(glm4, glm4::actors, allocate_atom, "allocate")
 CAF_END_TYPE_ID_BLOCK(glm4)

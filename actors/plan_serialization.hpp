@@ -1,5 +1,5 @@
-// CAF 0.17 inspect() for everything a step carries between the scheduler and the devices, so a
-// step_plan and its step_results can cross a process or host boundary (remote nodes) instead of
+// CAF 0.17 inspect() for everything a step carries between the scheduler and the devices (and the
+// memory reports that size the KV pool), so a step_plan and its step_results can cross a process or host boundary (remote nodes) instead of
 // being whitelisted as local-only. The engine and model types stay free of CAF: their inspect()
 // overloads live here, in the types' own namespaces so that argument-dependent lookup finds them.
 #pragma once
@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "actors/step_plan.hpp"
+#include "engine/kv_pool.hpp"
 #include "engine/sampling_params.hpp"
 #include "model/step_batch.hpp"
 
@@ -62,6 +63,16 @@ typename Inspector::result_type inspect(Inspector& f, sample_result& x) {
     return caf::none;
   });
   return f(caf::meta::type_name("sample_result"), x.token, has_logprob, logprob, x.top_logprobs, rebuild);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, memory_report& x) {
+  return f(caf::meta::type_name("memory_report"), x.device, x.kv_budget_bytes, x.kv_bytes_per_block);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, kv_pool_size& x) {
+  return f(caf::meta::type_name("kv_pool_size"), x.num_blocks, x.max_model_len, x.largest_block_bytes, x.note);
 }
 
 }  // namespace glm4::engine

@@ -9,6 +9,8 @@
 
 #include <caf/send.hpp>
 
+#include "actors/error_message.hpp"
+
 namespace glm4::actors {
 namespace {
 
@@ -16,8 +18,8 @@ using self_pointer = caf::stateful_actor<scheduler_state>*;
 
 engine_status current_status(const scheduler_state& state) {
   engine_status status;
-  status.is_ready = !state.is_failed;
-  status.not_ready_reason = state.is_failed ? state.failure : "";
+  status.is_ready = !state.is_failed && !state.sizing;
+  status.not_ready_reason = state.is_failed ? state.failure : state.sizing ? "sizing the KV cache pool" : "";
   const auto& blocks = state.config.engine->get_scheduler().blocks();
   status.num_waiting = static_cast<std::int64_t>(state.num_queued);
   status.num_running = static_cast<std::int64_t>(state.requests.size() - state.num_queued);
@@ -87,6 +89,11 @@ void end_everything(scheduler_state& state, std::vector<engine::request_output>&
 void fail_everything(scheduler_state& state, const std::string& message) {
   state.is_failed = true;
   state.failure = message;
+  state.sizing.reset();
+  for (submission& request : state.held) reject(request.sink, rejection::kind::unavailable, message);
+  state.held.clear();
+  for (caf::response_promise& promise : state.awaiting_ready) promise.deliver(caf::make_error(caf::sec::runtime_error, message));
+  state.awaiting_ready.clear();
   if (state.in_flight) {
     state.fail_after_step = true;
     return;
@@ -160,6 +167,78 @@ void launch_step(self_pointer self) {
             [self](caf::error& error) { on_answer(self, std::nullopt, self->system().render(error)); });
 }
 
+// A submit once the pool is sized: queued, or rejected with the reason.
+void accept(self_pointer self, submission& request) {
+  auto& state = self->state;
+  if (state.is_failed) return reject(request.sink, rejection::kind::unavailable, state.failure);
+  if (state.requests.contains(request.id))
+    return reject(request.sink, rejection::kind::invalid, "request id " + std::to_string(request.id) + " is in use");
+  if (state.num_queued >= state.config.max_queued_requests)
+    return reject(request.sink, rejection::kind::overloaded,
+                  "the server's queue is full (" + std::to_string(state.config.max_queued_requests) +
+                      " requests waiting); retry later");
+  if (auto reason = state.config.engine->add_request(request.id, std::move(request.prompt), request.params))
+    return reject(request.sink, rejection::kind::invalid, *reason);
+  request.sink->on_accepted();
+  state.requests.emplace(request.id, scheduler_state::tracked_request{std::move(request.sink), false});
+  ++state.num_queued;
+  publish(state);
+  schedule_next_step(self);
+}
+
+// Every device has allocated the pool: the engine takes it, and the submits that waited go in.
+void finish_sizing(self_pointer self, const engine::kv_pool_size& pool) {
+  auto& state = self->state;
+  state.config.engine->resize_kv_pool(pool);
+  state.pool = pool;
+  state.sizing.reset();
+  for (caf::response_promise& promise : state.awaiting_ready) promise.deliver(pool);
+  state.awaiting_ready.clear();
+  std::vector<submission> held = std::move(state.held);
+  state.held.clear();
+  for (submission& request : held) accept(self, request);
+  publish(state);
+}
+
+void on_sizing_answer(self_pointer self, std::optional<engine::memory_report> report, std::string failure) {
+  auto& state = self->state;
+  if (!state.sizing) return;  // failed meanwhile (a device went down)
+  auto& sizing = *state.sizing;
+  if (!failure.empty() && sizing.failure.empty()) sizing.failure = std::move(failure);
+  if (report) sizing.reports.push_back(std::move(*report));
+  if (--sizing.num_awaited > 0) return;
+  if (!sizing.failure.empty()) {
+    fail_everything(state, "sizing the KV cache pool failed: " + sizing.failure);
+    return publish(state);
+  }
+  if (sizing.is_allocating) return finish_sizing(self, *state.pool);
+  try {
+    state.pool = engine::size_kv_pool(state.config.engine->get_scheduler().config(), sizing.reports);
+  } catch (const std::exception& error) {
+    fail_everything(state, error.what());
+    return publish(state);
+  }
+  sizing.is_allocating = true;
+  sizing.num_awaited = state.config.devices.size();
+  for (const caf::actor& device : state.config.devices)
+    self->request(device, caf::infinite, allocate_atom::value, std::int64_t{state.pool->num_blocks})
+        .then([self](std::int64_t) { on_sizing_answer(self, std::nullopt, {}); },
+              [self](caf::error& error) { on_sizing_answer(self, std::nullopt, error_message(self->system(), error)); });
+}
+
+// Asks every device what it can hold; the answers size the pool (on_sizing_answer).
+void start_sizing(self_pointer self) {
+  auto& state = self->state;
+  state.sizing.emplace();
+  state.sizing->num_awaited = state.config.devices.size();
+  if (state.config.devices.empty())
+    return finish_sizing(self, engine::size_kv_pool(state.config.engine->get_scheduler().config(), {}));
+  for (const caf::actor& device : state.config.devices)
+    self->request(device, caf::infinite, memory_atom::value)
+        .then([self](engine::memory_report& report) { on_sizing_answer(self, std::move(report), {}); },
+              [self](caf::error& error) { on_sizing_answer(self, std::nullopt, error_message(self->system(), error)); });
+}
+
 }  // namespace
 
 caf::behavior scheduler_actor(self_pointer self, scheduler_actor_config config) {
@@ -172,27 +251,19 @@ caf::behavior scheduler_actor(self_pointer self, scheduler_actor_config config) 
     fail_everything(state, "a device actor is down (" + self->system().render(down.reason) + ")");
     publish(state);
   });
+  start_sizing(self);
   publish(self->state);
   return {
       [self](submit_atom, submission& request) {
-        auto& state = self->state;
-        if (state.is_failed) return reject(request.sink, rejection::kind::unavailable, state.failure);
-        if (state.requests.contains(request.id))
-          return reject(request.sink, rejection::kind::invalid, "request id " + std::to_string(request.id) + " is in use");
-        if (state.num_queued >= state.config.max_queued_requests)
-          return reject(request.sink, rejection::kind::overloaded,
-                        "the server's queue is full (" + std::to_string(state.config.max_queued_requests) +
-                            " requests waiting); retry later");
-        if (auto reason = state.config.engine->add_request(request.id, std::move(request.prompt), request.params))
-          return reject(request.sink, rejection::kind::invalid, *reason);
-        request.sink->on_accepted();
-        state.requests.emplace(request.id, scheduler_state::tracked_request{std::move(request.sink), false});
-        ++state.num_queued;
-        publish(state);
-        schedule_next_step(self);
+        if (self->state.sizing) return self->state.held.push_back(std::move(request));
+        accept(self, request);
       },
       [self](abort_atom, engine::request_id id) {
         auto& state = self->state;
+        if (state.sizing) {  // not accepted yet: it just leaves the line
+          std::erase_if(state.held, [id](const submission& request) { return request.id == id; });
+          return;
+        }
         if (state.in_flight) return state.deferred_aborts.push_back(id);  // frees its blocks once the step is back
         deliver(state, state.config.engine->abort(id));
         publish(state);
@@ -203,6 +274,14 @@ caf::behavior scheduler_actor(self_pointer self, scheduler_actor_config config) 
         publish(self->state);
       },
       [self](status_atom) { return current_status(self->state); },
+      [self](ready_atom) -> caf::result<engine::kv_pool_size> {
+        auto& state = self->state;
+        if (state.is_failed) return caf::make_error(caf::sec::runtime_error, state.failure);
+        if (state.pool && !state.sizing) return *state.pool;
+        auto promise = self->make_response_promise();
+        state.awaiting_ready.push_back(promise);
+        return promise;
+      },
   };
 }
 

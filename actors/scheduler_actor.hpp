@@ -12,6 +12,11 @@
 //      |                                              |
 //      +------------(abort) / finish / step fails-----+--> erased; its blocks are free
 //
+// At start the actor sizes the KV pool: every device reports what it can hold (memory_atom), the
+// smallest decides (engine::size_kv_pool), every device allocates that pool (allocate_atom), and
+// only then does the engine take requests; submits that arrive meanwhile wait. A pool that cannot
+// be sized leaves the actor not-ready with the reason, which (ready_atom) answers too.
+//
 // A monitored device going down fails every request in error and leaves the actor not-ready:
 // later submits are rejected as unavailable (/health answers 503 with the reason).
 #pragma once
@@ -26,6 +31,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/behavior.hpp>
 #include <caf/event_based_actor.hpp>
+#include <caf/response_promise.hpp>
 #include <caf/stateful_actor.hpp>
 
 #include "actors/messages.hpp"
@@ -38,7 +44,7 @@ struct scheduler_actor_config {
   status_board* board = nullptr;         // may be null; written after every change
   std::size_t max_queued_requests = 256; // requests waiting for their first step; more get 429
   std::vector<caf::actor> first_stage;   // the ranks every step is sent to, rank 0 (which answers with samples) first
-  std::vector<caf::actor> devices;       // monitored: one going down fails every request
+  std::vector<caf::actor> devices;       // monitored (one going down fails every request); size the KV pool
   std::string layout_name = "the devices";  // names them in errors
 };
 
@@ -56,7 +62,19 @@ struct scheduler_state {
     std::string failure;                  // the first error, if any
   };
 
+  /// Start-up: the devices' memory reports, then their allocations, still to come.
+  struct pool_sizing {
+    std::vector<engine::memory_report> reports;
+    std::size_t num_awaited = 0;
+    bool is_allocating = false;
+    std::string failure;  // the first error, if any
+  };
+
   scheduler_actor_config config;
+  std::optional<pool_sizing> sizing;        // set until the pool is sized (or could not be)
+  std::optional<engine::kv_pool_size> pool;  // once every device has allocated it
+  std::vector<submission> held;              // submits that came while sizing
+  std::vector<caf::response_promise> awaiting_ready;
   std::unordered_map<engine::request_id, tracked_request> requests;
   std::size_t num_queued = 0;
   bool is_step_pending = false;  // a step_atom is in the mailbox

@@ -32,6 +32,14 @@ llm_engine::llm_engine(const engine_config& config, step_executor& executor, con
 llm_engine::llm_engine(const engine_config& config, const model::tokenizer* tokenizer)
     : config_(config), executor_(nullptr), tokenizer_(tokenizer), scheduler_(config.scheduler) {}
 
+void llm_engine::resize_kv_pool(const kv_pool_size& pool) {
+  if (!requests_.empty() || step_in_flight_ || stats_.num_steps > 0)
+    throw std::logic_error("llm_engine: the KV pool is sized before the first request");
+  config_.scheduler.num_blocks = pool.num_blocks;
+  config_.scheduler.max_model_len = pool.max_model_len;
+  scheduler_ = scheduler(config_.scheduler);
+}
+
 std::optional<std::string> llm_engine::add_request(request_id id, std::vector<token_id> prompt,
                                                    const sampling_params& params) {
   if (requests_.contains(id)) return "request id " + std::to_string(id) + " is already in use";

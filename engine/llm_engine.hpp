@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/kv_pool.hpp"
 #include "engine/request_output.hpp"
 #include "engine/request_state.hpp"
 #include "engine/scheduler.hpp"
@@ -71,6 +72,10 @@ class llm_engine {
   /// An engine whose steps someone else runs (plan_step, then finish_step or fail_step): the
   /// scheduler actor sends them to device actors. step() throws std::logic_error.
   llm_engine(const engine_config& config, const model::tokenizer* tokenizer);
+
+  /// Replaces the KV pool (num_blocks) and max_model_len with what size_kv_pool decided from the
+  /// devices' reports. Only before the first request: throws std::logic_error after.
+  void resize_kv_pool(const kv_pool_size& pool);
 
   /// Queues a request; the reason it was refused otherwise (bad parameter, duplicate id, a
   /// prompt that can never fit the model length or the pool).

@@ -7,13 +7,40 @@ namespace glm4::engine {
 
 local_executor::local_executor(model::glm4_model& model, std::int64_t num_blocks, std::int32_t block_size,
                                std::vector<token_id> eos_token_ids, logprobs_source source)
-    : model_(model), cache_(model.backend(), model.config(), num_blocks, block_size),
+    : model_(model), block_size_(block_size),
+      kv_budget_bytes_(static_cast<std::uint64_t>(num_blocks) * model::kv_cache::bytes_per_block(model.config(), block_size)),
+      cache_(std::in_place, model.backend(), model.config(), num_blocks, block_size),
       sampler_(std::move(eos_token_ids), source) {}
+
+local_executor::local_executor(model::glm4_model& model, kv_budget budget, std::int32_t block_size,
+                               std::vector<token_id> eos_token_ids, logprobs_source source)
+    : model_(model), block_size_(block_size), kv_budget_bytes_(budget.bytes), sampler_(std::move(eos_token_ids), source) {}
+
+memory_report local_executor::memory() const {
+  const model::shard_plan& plan = model_.plan();
+  const std::string rank = plan.tp_size == 1 && plan.has_embedding && plan.has_lm_head
+                               ? ""
+                               : "layers " + std::to_string(plan.layers.begin) + ".." + std::to_string(plan.layers.end) +
+                                     " rank " + std::to_string(plan.tp_rank) + " on ";
+  return {rank + model_.backend().name(), kv_budget_bytes_, model::kv_cache::bytes_per_block(model_.config(), block_size_)};
+}
+
+void local_executor::allocate_kv_pool(std::int64_t num_blocks) {
+  if (cache_ && cache_->num_blocks() == num_blocks) return;
+  cache_.reset();  // the old pool goes before the new one is allocated
+  cache_.emplace(model_.backend(), model_.config(), num_blocks, block_size_);
+}
+
+model::kv_cache& local_executor::cache() {
+  if (!cache_) throw std::logic_error("local_executor: no KV pool yet (allocate_kv_pool comes before the first step)");
+  return *cache_;
+}
 
 void local_executor::copy_block(const block_copy& copy) {
   // kernels::backend has no device-side copy op yet: a block is small, so it goes through the host.
-  for (std::int64_t layer = 0; layer < cache_.num_layers(); ++layer)
-    for (kernels::tensor* pool : {&cache_.keys(layer), &cache_.values(layer)}) {
+  model::kv_cache& pool_of_layers = cache();
+  for (std::int64_t layer = 0; layer < pool_of_layers.num_layers(); ++layer)
+    for (kernels::tensor* pool : {&pool_of_layers.keys(layer), &pool_of_layers.values(layer)}) {
       const kernels::tensor src = kernels::view_rows(*pool, copy.src, 1);
       kernels::tensor dst = kernels::view_rows(*pool, copy.dst, 1);
       staging_.resize(src.nbytes());
@@ -36,10 +63,11 @@ stage_output local_executor::execute_stage(const model::step_batch& batch, std::
   const bool hands_on = plan.tp_rank == 0;
   if (plan.has_lm_head && hands_on && rows.size() != batch.logit_rows.size())
     throw std::invalid_argument("local_executor: one sampling input per logit row is needed");
+  model::kv_cache& kv = cache();
   for (const block_copy& copy : copies) copy_block(copy);
   stage_output output;
   if (!plan.has_lm_head) {
-    const kernels::tensor& hidden = model_.forward(batch, cache_, hidden_in);
+    const kernels::tensor& hidden = model_.forward(batch, kv, hidden_in);
     if (hands_on) {
       output.hidden.resize(static_cast<std::size_t>(hidden.numel()));
       if (!output.hidden.empty()) model_.backend().download(hidden, output.hidden.data());
@@ -47,11 +75,11 @@ stage_output local_executor::execute_stage(const model::step_batch& batch, std::
     return output;
   }
   if (!hands_on) {
-    model_.forward(batch, cache_, hidden_in);  // its share of the collectives
+    model_.forward(batch, kv, hidden_in);  // its share of the collectives
     logits_.clear();
     return output;
   }
-  logits_ = model_.forward_logits(batch, cache_, hidden_in);
+  logits_ = model_.forward_logits(batch, kv, hidden_in);
   const auto vocab = static_cast<std::size_t>(model_.config().vocab_size);
   output.samples.reserve(rows.size());
   for (std::size_t r = 0; r < rows.size(); ++r) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -14,11 +15,20 @@
 
 namespace glm4::engine {
 
+/// The bytes of KV cache a device may fill.
+struct kv_budget {
+  std::uint64_t bytes = 0;
+};
+
 class local_executor : public step_executor {
  public:
   /// A cache of num_blocks blocks of block_size tokens on the model's backend.
   local_executor(model::glm4_model& model, std::int64_t num_blocks, std::int32_t block_size,
                  std::vector<token_id> eos_token_ids, logprobs_source source = logprobs_source::raw);
+  /// No cache yet: memory() reports kv_budget_bytes, and allocate_kv_pool makes the cache the
+  /// scheduler decided on.
+  local_executor(model::glm4_model& model, kv_budget budget, std::int32_t block_size, std::vector<token_id> eos_token_ids,
+                 logprobs_source source = logprobs_source::raw);
 
   /// The whole step on a whole model; throws std::logic_error on a rank of a sharded layout.
   std::vector<sample_result> execute(const model::step_batch& batch, std::span<const block_copy> copies,
@@ -30,16 +40,23 @@ class local_executor : public step_executor {
   stage_output execute_stage(const model::step_batch& batch, std::span<const block_copy> copies,
                              std::span<const row_sampling> rows, std::span<const float> hidden_in) override;
 
+  memory_report memory() const override;
+  /// Reallocates the cache unless it already has num_blocks blocks.
+  void allocate_kv_pool(std::int64_t num_blocks) override;
+
   /// The logits (R, V) row-major of the last step, on the host (tests compare them); empty off
   /// the sampling rank.
   const std::vector<float>& last_logits() const { return logits_; }
-  model::kv_cache& cache() { return cache_; }
+  /// Throws std::logic_error before allocate_kv_pool on an executor made with a budget.
+  model::kv_cache& cache();
 
  private:
   void copy_block(const block_copy& copy);
 
   model::glm4_model& model_;
-  model::kv_cache cache_;
+  std::int32_t block_size_;
+  std::uint64_t kv_budget_bytes_;
+  std::optional<model::kv_cache> cache_;
   sampler sampler_;
   std::vector<float> logits_;
   std::vector<unsigned char> staging_;  // one block of one layer's keys or values

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/block_manager.hpp"
+#include "engine/kv_pool.hpp"
 #include "engine/sampler.hpp"
 #include "engine/sampling_params.hpp"
 #include "model/step_batch.hpp"
@@ -45,6 +46,13 @@ class step_executor {
     if (!hidden_in.empty()) throw std::logic_error("step_executor: a whole-model executor takes no hidden states");
     return {{}, execute(batch, copies, rows)};
   }
+
+  /// What this device can give the KV pool; by default nothing limits it (an executor that keeps
+  /// no KV pages of its own).
+  virtual memory_report memory() const { return {}; }
+  /// Makes the KV pool num_blocks blocks (the scheduler's size_kv_pool over every device's
+  /// report), before the first step. Throws when it cannot.
+  virtual void allocate_kv_pool(std::int64_t num_blocks) { (void)num_blocks; }
 };
 
 }  // namespace glm4::engine

@@ -259,4 +259,20 @@ TEST_CASE("a planned step that comes back failed, or with the wrong sample count
   CHECK_FALSE(engine.has_step_in_flight());
 }
 
+TEST_CASE("llm_engine takes the sized KV pool before its first request, and not after", "[llm_engine]") {
+  const auto config = make_config(64);
+  fake_executor executor(64, config.scheduler.block_size, vocab, eos);
+  llm_engine engine(config, executor, nullptr);
+  engine.resize_kv_pool(kv_pool_size{10, 40, 0, ""});
+  CHECK(engine.get_scheduler().blocks().num_blocks() == 10);
+  CHECK(engine.get_scheduler().config().max_model_len == 40);
+  // The new max_model_len admits: 41 tokens can never run, 40 can.
+  CHECK(engine.add_request(1, prompt_of(30), greedy(11)));
+  REQUIRE_FALSE(engine.add_request(2, prompt_of(30), greedy(10)));
+  CHECK_THROWS_AS(engine.resize_kv_pool(kv_pool_size{64, 128, 0, ""}), std::logic_error);
+  const auto result = run_all(engine);
+  CHECK(result.tokens.at({2, 0}) == reference_run(prompt_of(30), greedy(10), 0, vocab, eos, 40));
+  CHECK(engine.get_scheduler().blocks().num_free_blocks() == 10);
+}
+
 }  // namespace glm4::engine

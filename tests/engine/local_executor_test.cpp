@@ -239,4 +239,25 @@ TEST_CASE("stop strings cut the streamed text of a real model", "[local_executor
   CHECK(*last.at(1).finish == finish_reason::length);
 }
 
+TEST_CASE("a local_executor made with a budget reports it and steps only once its pool is allocated",
+          "[local_executor][model]") {
+  fixture& f = shared_fixture();
+  const std::size_t per_block = model::kv_cache::bytes_per_block(f.checkpoint.config, 4);
+  local_executor executor(f.forward, kv_budget{per_block * 12 + 5}, 4, f.eos);
+  const memory_report report = executor.memory();
+  CHECK(report.device == f.backend->name());
+  CHECK(report.kv_bytes_per_block == per_block);
+  CHECK(report.max_blocks() == 12);
+  CHECK_THROWS_AS(executor.cache(), std::logic_error);
+
+  const engine_config config = config_for(f, 12, 64, true);
+  llm_engine engine(config, executor, &f.tok);
+  REQUIRE_FALSE(engine.add_request(1, {5, 6, 7}, greedy(2)));
+  CHECK(run(engine).empty());  // the step fails: no pool yet
+  executor.allocate_kv_pool(12);
+  CHECK(executor.cache().num_blocks() == 12);
+  REQUIRE_FALSE(engine.add_request(2, {5, 6, 7}, greedy(2)));
+  CHECK(run(engine).at({2, 0}).size() == 2);
+}
+
 }  // namespace glm4::engine

@@ -119,11 +119,9 @@ int run_generate(const CLI::App& command, const generate_flags& flags) {
                                                                      static_cast<std::uint32_t>(ids.size()));
   std::ostringstream plan;
   const auto stack = build_serving_stack(cluster, tok, plan);
+  actors::local_runtime runtime(make_serving_layout(*stack), stack->engine_config, &tok, nullptr, 1, stack->layout);
+  log_memory_plan(*stack, runtime.kv_pool(), plan);
   if (!flags.config_file.empty()) std::cerr << plan.str();
-  auto& engine_config = stack->engine_config;
-  actors::local_runtime runtime(actors::make_device_layout(stack->ranks, engine_config.scheduler.num_blocks,
-                                                           engine_config.scheduler.block_size, engine_config.eos_token_ids),
-                                engine_config, &tok, nullptr, 1, stack->layout);
 
   auto sink = std::make_shared<stdout_sink>();
   auto finished = sink->done.get_future();

@@ -103,12 +103,10 @@ int run_serve(const CLI::App& command, const serve_flags& flags) {
             << config.model.path.string() << ")" << std::endl;
 
   const auto stack = build_serving_stack(config, tokenizer, std::cerr);
-  actors::local_runtime runtime(actors::make_device_layout(stack->ranks, stack->engine_config.scheduler.num_blocks,
-                                                          stack->engine_config.scheduler.block_size,
-                                                          stack->engine_config.eos_token_ids),
-                                stack->engine_config, &tokenizer, &context.board, config.server.max_queued_requests,
-                                stack->layout);
-  context.set_scheduler(runtime.scheduler(), stack->max_model_len);
+  actors::local_runtime runtime(make_serving_layout(*stack), stack->engine_config, &tokenizer, &context.board,
+                                config.server.max_queued_requests, stack->layout);
+  log_memory_plan(*stack, runtime.kv_pool(), std::cerr);
+  context.set_scheduler(runtime.scheduler(), runtime.kv_pool().max_model_len);
   std::cout << "glm4-actor serve: ready: model \"" << config.model.served_name << "\" at http://" << options.host << ":"
             << server.port() << "/v1" << (context.keys.empty() ? "" : " (API key required)") << std::endl;
 

@@ -2,14 +2,13 @@
 #include "tools/cli/serving_stack.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <ostream>
 #include <stdexcept>
 #include <thread>
 
-#include "actors/device_layout.hpp"
 #include "model/checkpoint/progress.hpp"
 #include "model/checkpoint/weight_conversion.hpp"
-#include "model/kv_cache.hpp"
 #include "tools/cli/gpu_kv_budget.hpp"
 
 #ifdef GLM4_HAVE_CUDA
@@ -119,47 +118,43 @@ std::unique_ptr<serving_stack> build_serving_stack(const config::cluster_config&
   engine::scheduler_config& scheduler = engine_config.scheduler;
   fill_scheduler(config, scheduler);
 
-  // The pool: the same block ids on every rank, so the smallest budget in blocks decides; and no
-  // more blocks than max_num_seqs full-length sequences use.
-  std::int64_t max_model_len = configured_max_model_len(config, model_config);
+  // The pool's upper bound: what max_num_seqs full-length sequences use. The scheduler actor
+  // lowers it to what the smallest rank reports it can hold (engine::size_kv_pool).
+  const std::int64_t max_model_len = configured_max_model_len(config, model_config);
   const std::int64_t blocks_per_seq = (max_model_len + scheduler.block_size - 1) / scheduler.block_size;
-  std::int64_t num_blocks = std::min<std::int64_t>(blocks_per_seq * scheduler.max_num_seqs + 1, std::int64_t{1} << 30);
-  std::size_t largest_block_bytes = 0;
-  for (std::size_t s = 0; s < stages.size(); ++s)
-    for (std::int64_t r = 0; r < stages[s].tp_size(); ++r) {
-      const std::size_t block_bytes =
-          model::kv_cache::bytes_per_block(stack->ranks[s][static_cast<std::size_t>(r)].model->config(), scheduler.block_size);
-      largest_block_bytes = std::max(largest_block_bytes, block_bytes);
-      num_blocks = std::min(num_blocks, static_cast<std::int64_t>(kv_budget(stages[s], r, log) / block_bytes));
-    }
-  const std::int64_t pool_tokens = num_blocks * scheduler.block_size;
-  if (pool_tokens < max_model_len) {
-    if (config.scheduler.max_model_len)
-      throw std::runtime_error("max_model_len " + std::to_string(max_model_len) + " does not fit the KV cache (" +
-                               std::to_string(pool_tokens) + " tokens of " + std::to_string(num_blocks) +
-                               " blocks); raise kv_cache_bytes or lower [scheduler] max_model_len");
-    if (pool_tokens < scheduler.block_size)
-      throw std::runtime_error("the KV cache budget holds no block of " + std::to_string(scheduler.block_size) +
-                               " tokens (" + std::to_string(largest_block_bytes) + " bytes on the largest rank); raise kv_cache_bytes");
-    log << "note: max_model_len lowered from " << max_model_len << " to the " << pool_tokens
-        << " tokens the KV cache holds\n";
-    max_model_len = pool_tokens;
-  }
-  scheduler.num_blocks = static_cast<std::int32_t>(num_blocks);
+  scheduler.num_blocks = static_cast<std::int32_t>(
+      std::min<std::int64_t>(blocks_per_seq * scheduler.max_num_seqs + 1, std::numeric_limits<std::int32_t>::max()));
   scheduler.max_model_len = max_model_len;
-  stack->max_model_len = max_model_len;
+  scheduler.fit_max_model_len_to_pool = !config.scheduler.max_model_len;
+  for (std::size_t s = 0; s < stages.size(); ++s) {
+    auto& budgets = stack->kv_budgets.emplace_back();
+    for (std::int64_t r = 0; r < stages[s].tp_size(); ++r) budgets.push_back(kv_budget(stages[s], r, log));
+  }
 
   engine_config.eos_token_ids = stack->checkpoint.generation.eos_token_ids;
   if (engine_config.eos_token_ids.empty()) engine_config.eos_token_ids = tokenizer.end_of_reply_ids();
   engine_config.vocab_size = model_config.vocab_size;
 
-  log << "memory plan on " << stack->layout << ": " << model::weights_summary(model_config, stack->checkpoint.weights)
-      << "; KV cache " << num_blocks << " blocks x " << scheduler.block_size << " tokens = "
-      << model::format_bytes(static_cast<std::uint64_t>(num_blocks) * largest_block_bytes) << " on the largest rank ("
-      << pool_tokens << " tokens); max_model_len " << max_model_len << ", max_num_seqs " << scheduler.max_num_seqs << "\n";
-  for (const auto& stage : stack->ranks)
-    for (const auto& rank : stage) log << "  " << model::describe(rank.plan) << " on " << rank.backend->name() << "\n";
   return stack;
+}
+
+actors::device_layout make_serving_layout(serving_stack& stack) {
+  const engine::engine_config& config = stack.engine_config;
+  return actors::make_device_layout(
+      stack.ranks, [&](std::size_t s, std::int64_t r) { return stack.kv_budgets.at(s).at(static_cast<std::size_t>(r)); },
+      config.scheduler.block_size, config.eos_token_ids);
+}
+
+void log_memory_plan(const serving_stack& stack, const engine::kv_pool_size& pool, std::ostream& log) {
+  const engine::scheduler_config& scheduler = stack.engine_config.scheduler;
+  if (!pool.note.empty()) log << "note: " << pool.note << "\n";
+  log << "memory plan on " << stack.layout << ": " << model::weights_summary(stack.checkpoint.config, stack.checkpoint.weights)
+      << "; KV cache " << pool.num_blocks << " blocks x " << scheduler.block_size << " tokens = "
+      << model::format_bytes(static_cast<std::uint64_t>(pool.num_blocks) * pool.largest_block_bytes)
+      << " on the largest rank (" << std::int64_t{pool.num_blocks} * scheduler.block_size << " tokens); max_model_len "
+      << pool.max_model_len << ", max_num_seqs " << scheduler.max_num_seqs << "\n";
+  for (const auto& stage : stack.ranks)
+    for (const auto& rank : stage) log << "  " << model::describe(rank.plan) << " on " << rank.backend->name() << "\n";
 }
 
 }  // namespace glm4::cli

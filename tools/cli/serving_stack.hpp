@@ -1,7 +1,7 @@
 // The in-process serving stack behind `serve` and `generate`: the
 // checkpoint cut into the ranks of cluster.toml's stages (one CPU or GPU rank when no stage is
-// given), a backend and model per rank, and the engine's config with the KV pool sized to the
-// smallest rank's budget.
+// given), a backend and model per rank with the KV budget each reports, and the engine's config.
+// The scheduler actor sizes the pool from those reports when the runtime starts.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "actors/device_layout.hpp"
 #include "config/cluster_config.hpp"
 #include "engine/llm_engine.hpp"
 #include "model/checkpoint/checkpoint_loader.hpp"
@@ -25,18 +26,24 @@ inline constexpr std::uint64_t default_cpu_kv_bytes = std::uint64_t{4} << 30;
 struct serving_stack {
   model::checkpoint checkpoint;
   std::vector<std::vector<model::rank_model>> ranks;  // [stage][tensor-parallel rank]
-  engine::engine_config engine_config;                // the scheduler's side; num_blocks is every rank's pool
-  std::int64_t max_model_len = 0;
+  std::vector<std::vector<std::uint64_t>> kv_budgets;  // [stage][rank]: KV bytes each rank may fill
+  engine::engine_config engine_config;                // num_blocks: the most the pool may take
   std::string layout;                                 // how logs and errors name the devices
 };
 
 /// Loads the checkpoint and builds every rank of every stage of `config` (one stage on the
-/// default device when none is given). Prints the memory plan to `log`. Throws
-/// config::config_error for a layout the model cannot take (with the TOML position) and
-/// std::runtime_error when the KV pool cannot hold one sequence of max_model_len tokens,
-/// naming the setting to change, or a stage asks for what this build cannot do.
+/// default device when none is given), measuring each GPU rank's KV budget once the weights are
+/// in. Throws config::config_error for a layout the model cannot take (with the TOML position)
+/// and std::runtime_error when a GPU has no memory left for KV or a stage asks for what this
+/// build cannot do.
 std::unique_ptr<serving_stack> build_serving_stack(const config::cluster_config& config, const model::tokenizer& tokenizer,
                                                    std::ostream& log);
+
+/// The device actors' executors: each rank reports its budget from kv_budgets.
+actors::device_layout make_serving_layout(serving_stack& stack);
+
+/// The memory plan, once the runtime has sized the pool: weights, the pool, every rank's shard.
+void log_memory_plan(const serving_stack& stack, const engine::kv_pool_size& pool, std::ostream& log);
 
 /// The storage type [model] dtype asks for; nullopt for auto (the checkpoint's own).
 std::optional<kernels::dtype> weight_dtype(config::model_dtype dtype);
