@@ -80,6 +80,17 @@ TEST_CASE("step plans, results and hidden states round-trip through CAF's binary
   CHECK(round_trip(system, hidden).values == hidden.values);
 }
 
+TEST_CASE("memory reports and the sized pool round-trip too", "[actors][serialization]") {
+  actor_config config;
+  caf::actor_system system{config};
+  const engine::memory_report report{"layers 0..20 rank 1 on cuda:3", 37ull << 30, 1ull << 20};
+  CHECK(round_trip(system, report) == report);
+  const engine::kv_pool_size pool{12345, 8192, 1ull << 20, "max_model_len lowered"};
+  CHECK(round_trip(system, pool) == pool);
+  CHECK(caf::has_type_id<engine::memory_report>::value);
+  CHECK(caf::has_type_id<engine::kv_pool_size>::value);
+}
+
 TEST_CASE("step plans are registered message types", "[actors][serialization]") {
   CHECK(caf::has_type_id<step_plan>::value);
   CHECK(caf::has_type_id<step_results>::value);
