@@ -18,15 +18,25 @@ caf::result<step_results> run_step(self_pointer self, const step_plan& plan, std
   engine::stage_output output;
   try {
     const auto rows = row_samplings(plan);
-    output = state.executor->execute_stage(plan.batch, plan.copies, rows, hidden_in);
+    if (plan.fed.empty()) {
+      output = state.executor->execute_stage(plan.batch, plan.copies, rows, hidden_in);
+    } else {  // planned before the previous step's samples were known: they go in here
+      model::step_batch batch = plan.batch;
+      state.executor->fill_fed_tokens(batch, plan.fed, state.last_samples);
+      output = state.executor->execute_stage(batch, plan.copies, rows, hidden_in);
+    }
   } catch (const std::exception& error) {
+    state.last_samples.clear();  // a step planned after this one must not take stale tokens
     auto failure = caf::make_error(caf::sec::runtime_error, std::string(error.what()));
     // Peers share this step's collectives: a rank that failed one leaves its group unusable,
     // so it ends, which aborts the group and lets the scheduler see the device go down.
     if (state.role.on_down) self->quit(failure);
     return failure;
   }
-  if (state.role.next_stage.empty() || !state.role.hands_on) return std::move(output.samples);
+  if (state.role.next_stage.empty() || !state.role.hands_on) {
+    state.last_samples = output.samples;
+    return std::move(output.samples);
+  }
   const hidden_states hidden{std::move(output.hidden)};
   const auto& next = state.role.next_stage;
   for (std::size_t rank = 1; rank < next.size(); ++rank) caf::anon_send(next[rank], execute_atom::value, plan, hidden);

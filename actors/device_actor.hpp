@@ -36,6 +36,7 @@ struct device_role {
 struct device_state {
   std::shared_ptr<engine::step_executor> executor;
   device_role role;
+  step_results last_samples;  // what it returned for its last step: a planned-ahead step's fed tokens
   static inline const char* name = "glm4_device";
 };
 

@@ -50,6 +50,11 @@ typename Inspector::result_type inspect(Inspector& f, sampling_params& x) {
 }
 
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, fed_token& x) {
+  return f(caf::meta::type_name("fed_token"), x.token_index, x.previous_row);
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, token_logprob& x) {
   return f(caf::meta::type_name("token_logprob"), x.id, x.logprob);
 }
@@ -87,7 +92,7 @@ typename Inspector::result_type inspect(Inspector& f, row_plan& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, step_plan& x) {
-  return f(caf::meta::type_name("step_plan"), x.batch, x.copies, x.rows);
+  return f(caf::meta::type_name("step_plan"), x.batch, x.copies, x.rows, x.fed);
 }
 
 }  // namespace glm4::actors

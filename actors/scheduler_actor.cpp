@@ -1,6 +1,7 @@
 // The scheduler actor's handlers; see scheduler_actor.hpp for the request life cycle.
 #include "actors/scheduler_actor.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <exception>
 #include <stdexcept>
@@ -38,7 +39,7 @@ void publish(const scheduler_state& state) {
 
 void schedule_next_step(self_pointer self) {
   auto& state = self->state;
-  if (state.is_step_pending || state.in_flight || state.is_failed || !state.config.engine->has_unfinished()) return;
+  if (state.is_step_pending || !state.in_flight.empty() || state.is_failed || !state.config.engine->has_unfinished()) return;
   state.is_step_pending = true;
   self->send(self, step_atom::value);
 }
@@ -94,7 +95,7 @@ void fail_everything(scheduler_state& state, const std::string& message) {
   state.held.clear();
   for (caf::response_promise& promise : state.awaiting_ready) promise.deliver(caf::make_error(caf::sec::runtime_error, message));
   state.awaiting_ready.clear();
-  if (state.in_flight) {
+  if (!state.in_flight.empty()) {
     state.fail_after_step = true;
     return;
   }
@@ -103,14 +104,14 @@ void fail_everything(scheduler_state& state, const std::string& message) {
   deliver(state, std::move(events));
 }
 
-void launch_step(self_pointer self);
+void launch_steps(self_pointer self);
 
-// The step is back from every first-stage rank: apply it, send the next one, then hand out the
-// events (the devices compute while the sinks are fed).
-void complete_step(self_pointer self) {
+// The oldest step is back from every first-stage rank: apply it, send the next one, then hand out
+// the events (the devices compute while the sinks are fed).
+void complete_oldest_step(self_pointer self) {
   auto& state = self->state;
-  scheduler_state::step_in_flight flight = std::move(*state.in_flight);
-  state.in_flight.reset();
+  scheduler_state::step_in_flight flight = std::move(state.in_flight.front());
+  state.in_flight.pop_front();
   engine::llm_engine& engine = *state.config.engine;
   std::vector<engine::request_output> events;
   try {
@@ -126,45 +127,57 @@ void complete_step(self_pointer self) {
   for (engine::request_id id : state.deferred_aborts)
     for (auto& event : engine.abort(id)) events.push_back(std::move(event));
   state.deferred_aborts.clear();
-  if (state.fail_after_step) {
+  if (state.fail_after_step && state.in_flight.empty()) {
     state.fail_after_step = false;
     end_everything(state, events);
   }
-  launch_step(self);
+  launch_steps(self);
   deliver(state, std::move(events));
   publish(state);
 }
 
-void on_answer(self_pointer self, std::optional<step_results> samples, std::string failure) {
-  auto& flight = *self->state.in_flight;
-  if (!failure.empty() && flight.failure.empty()) flight.failure = std::move(failure);
-  if (samples) flight.samples = std::move(samples);
-  if (--flight.num_awaited == 0) complete_step(self);
+void on_answer(self_pointer self, std::uint64_t serial, std::optional<step_results> samples, std::string failure) {
+  auto& state = self->state;
+  const auto flight = std::find_if(state.in_flight.begin(), state.in_flight.end(),
+                                   [serial](const auto& f) { return f.step.serial == serial; });
+  if (flight == state.in_flight.end()) return;
+  if (!failure.empty() && flight->failure.empty()) flight->failure = std::move(failure);
+  if (samples) flight->samples = std::move(samples);
+  --flight->num_awaited;
+  // Steps come back in order from each rank; apply them in that order too.
+  while (!state.in_flight.empty() && state.in_flight.front().num_awaited == 0) complete_oldest_step(self);
 }
 
-// Plans the next step and sends it to every first-stage rank; answers come back as messages.
-void launch_step(self_pointer self) {
+// Plans a step and sends it to every first-stage rank; answers come back as messages. With
+// plan_ahead, then plans the one after it too.
+void launch_steps(self_pointer self) {
   auto& state = self->state;
-  if (state.in_flight || state.is_failed || !state.config.engine->has_unfinished()) return;
-  std::optional<engine::planned_step> planned;
-  try {
-    planned = state.config.engine->plan_step();
-  } catch (const std::exception& error) {
-    fail_everything(state, std::string("engine step failed: ") + error.what());
-    return;
+  const std::size_t most_in_flight = state.config.plan_ahead ? 2 : 1;
+  while (state.in_flight.size() < most_in_flight && !state.is_failed && state.config.engine->has_unfinished()) {
+    std::optional<engine::planned_step> planned;
+    try {
+      planned = state.config.engine->plan_step();
+    } catch (const std::exception& error) {
+      fail_everything(state, std::string("engine step failed: ") + error.what());
+      return;
+    }
+    if (!planned) {
+      if (state.in_flight.empty()) schedule_next_step(self);  // else the step out will relaunch
+      return;
+    }
+    note_scheduled(state, std::chrono::steady_clock::now());
+    const step_plan plan = make_step_plan(planned->batch, planned->copies, planned->rows, planned->fed);
+    const std::uint64_t serial = planned->serial;
+    const auto& ranks = state.config.first_stage;
+    state.in_flight.push_back(scheduler_state::step_in_flight{std::move(*planned), ranks.size(), std::nullopt, {}});
+    for (std::size_t rank = 0; rank < ranks.size(); ++rank)
+      self->request(ranks[rank], caf::infinite, execute_atom::value, plan)
+          .then(
+              [self, rank, serial](step_results& samples) {
+                on_answer(self, serial, rank == 0 ? std::optional<step_results>(std::move(samples)) : std::nullopt, {});
+              },
+              [self, serial](caf::error& error) { on_answer(self, serial, std::nullopt, self->system().render(error)); });
   }
-  if (!planned) return schedule_next_step(self);
-  note_scheduled(state, std::chrono::steady_clock::now());
-  const step_plan plan = make_step_plan(planned->batch, planned->copies, planned->rows);
-  const auto& ranks = state.config.first_stage;
-  state.in_flight.emplace(scheduler_state::step_in_flight{std::move(*planned), ranks.size(), std::nullopt, {}});
-  for (std::size_t rank = 0; rank < ranks.size(); ++rank)
-    self->request(ranks[rank], caf::infinite, execute_atom::value, plan)
-        .then(
-            [self, rank](step_results& samples) {
-              on_answer(self, rank == 0 ? std::optional<step_results>(std::move(samples)) : std::nullopt, {});
-            },
-            [self](caf::error& error) { on_answer(self, std::nullopt, self->system().render(error)); });
 }
 
 // A submit once the pool is sized: queued, or rejected with the reason.
@@ -264,13 +277,13 @@ caf::behavior scheduler_actor(self_pointer self, scheduler_actor_config config) 
           std::erase_if(state.held, [id](const submission& request) { return request.id == id; });
           return;
         }
-        if (state.in_flight) return state.deferred_aborts.push_back(id);  // frees its blocks once the step is back
+        if (!state.in_flight.empty()) return state.deferred_aborts.push_back(id);  // frees its blocks once a step is back
         deliver(state, state.config.engine->abort(id));
         publish(state);
       },
       [self](step_atom) {
         self->state.is_step_pending = false;
-        launch_step(self);
+        launch_steps(self);
         publish(self->state);
       },
       [self](status_atom) { return current_status(self->state); },

@@ -1,9 +1,10 @@
 // The scheduler actor: the one owner of the engine's continuous batching. Requests arrive as
 // messages from any thread. It plans a step, sends it to the first pipeline stage's device actors
 // and goes on handling messages while the devices compute (it never blocks on them): submits join
-// the queue at once, aborts and a device going down take effect when the step is back. When a
-// step's samples arrive it applies them and sends the next step before it hands out this step's
-// events, so the devices wait only for the planning, not for detokenizing or the HTTP side.
+// the queue at once, aborts and a device going down take effect when a step is back. With
+// plan_ahead it plans and sends the step after the one out at once, so a device starts it the
+// moment it has finished the first (two steps out at most). When a step's samples arrive it
+// applies them and sends the next step before it hands out this step's events.
 //
 //   (submit) --queue full--> sink.on_rejected(overloaded)
 //      |     --bad request--> sink.on_rejected(invalid)
@@ -22,6 +23,7 @@
 #pragma once
 
 #include <cstddef>
+#include <deque>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -46,6 +48,10 @@ struct scheduler_actor_config {
   std::vector<caf::actor> first_stage;   // the ranks every step is sent to, rank 0 (which answers with samples) first
   std::vector<caf::actor> devices;       // monitored (one going down fails every request); size the KV pool
   std::string layout_name = "the devices";  // names them in errors
+  /// Plan each step while the one before is out (llm_engine::plan_step's planning ahead), so the
+  /// devices find it waiting. Only where the first stage samples (one pipeline stage): its rank 0
+  /// fills the fed tokens from its own samples.
+  bool plan_ahead = false;
 };
 
 struct scheduler_state {
@@ -56,7 +62,7 @@ struct scheduler_state {
 
   /// A step the devices are running.
   struct step_in_flight {
-    engine::planned_step step;
+    engine::planned_step step;  // step.serial identifies the answers
     std::size_t num_awaited = 0;          // first-stage answers still to come
     std::optional<step_results> samples;  // rank 0's answer
     std::string failure;                  // the first error, if any
@@ -78,10 +84,10 @@ struct scheduler_state {
   std::unordered_map<engine::request_id, tracked_request> requests;
   std::size_t num_queued = 0;
   bool is_step_pending = false;  // a step_atom is in the mailbox
-  std::optional<step_in_flight> in_flight;
-  std::vector<engine::request_id> deferred_aborts;  // arrived during the step in flight
+  std::deque<step_in_flight> in_flight;  // oldest first; two at most (plan_ahead)
+  std::vector<engine::request_id> deferred_aborts;  // arrived while a step was out
   bool is_failed = false;        // a device went down or a step threw: nothing runs any more
-  bool fail_after_step = false;  // the failure came during a step: end every request once it is back
+  bool fail_after_step = false;  // the failure came during a step: end every request once all are back
   std::string failure;
 
   static inline const char* name = "glm4_scheduler";

@@ -4,8 +4,8 @@
 namespace glm4::actors {
 
 step_plan make_step_plan(const model::step_batch& batch, std::span<const engine::block_copy> copies,
-                         std::span<const engine::row_sampling> rows) {
-  step_plan plan{batch, {copies.begin(), copies.end()}, {}};
+                         std::span<const engine::row_sampling> rows, std::span<const engine::fed_token> fed) {
+  step_plan plan{batch, {copies.begin(), copies.end()}, {}, {fed.begin(), fed.end()}};
   plan.rows.reserve(rows.size());
   for (const engine::row_sampling& row : rows) {
     row_plan& planned = plan.rows.emplace_back();

@@ -25,6 +25,7 @@ struct step_plan {
   model::step_batch batch;
   std::vector<engine::block_copy> copies;
   std::vector<row_plan> rows;  // one per batch.logit_rows entry
+  std::vector<engine::fed_token> fed;  // tokens the device fills in from its previous step's samples
   bool operator==(const step_plan&) const = default;
 };
 
@@ -32,7 +33,7 @@ struct step_plan {
 using step_results = std::vector<engine::sample_result>;
 
 step_plan make_step_plan(const model::step_batch& batch, std::span<const engine::block_copy> copies,
-                         std::span<const engine::row_sampling> rows);
+                         std::span<const engine::row_sampling> rows, std::span<const engine::fed_token> fed = {});
 
 /// The executor's view of a plan's rows; valid while `plan` is.
 std::vector<engine::row_sampling> row_samplings(const step_plan& plan);

@@ -67,8 +67,9 @@ std::optional<std::string> block_manager::check_sequences(std::span<const sequen
     if (std::ssize(seq->block_table) != (num_placed + block_size_ - 1) / block_size_)
       return describe("sequence ", seq->id(), " holds ", seq->block_table.size(), " blocks for ",
                       seq->num_tokens(), " tokens");
-    if (seq->num_cached_tokens >= seq->num_tokens())
-      return describe("sequence ", seq->id(), " has every token cached");
+    // Equal only while a planned step computes its last token (it counts as cached once planned).
+    if (seq->num_cached_tokens > seq->num_tokens())
+      return describe("sequence ", seq->id(), " has more tokens cached than it holds");
     std::optional<std::uint64_t> parent;
     for (std::size_t i = 0; i < seq->block_table.size(); ++i) {
       const block_id b = seq->block_table[i];
@@ -76,7 +77,8 @@ std::optional<std::string> block_manager::check_sequences(std::span<const sequen
         return describe("sequence ", seq->id(), " holds bad id ", b);
       ++num_holders[static_cast<std::size_t>(b)];
       const auto end = static_cast<std::int64_t>(i + 1) * block_size_;
-      if (!enable_prefix_caching_ || end > seq->num_tokens()) continue;
+      const std::int64_t num_known = seq->num_tokens() - (seq->has_pending_token ? 1 : 0);
+      if (!enable_prefix_caching_ || end > num_known) continue;
       const auto tokens = seq->token_ids().subspan(i * static_cast<std::size_t>(block_size_),
                                                    static_cast<std::size_t>(block_size_));
       const std::uint64_t expected = hash_block(parent, tokens);

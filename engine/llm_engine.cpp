@@ -33,7 +33,7 @@ llm_engine::llm_engine(const engine_config& config, const model::tokenizer* toke
     : config_(config), executor_(nullptr), tokenizer_(tokenizer), scheduler_(config.scheduler) {}
 
 void llm_engine::resize_kv_pool(const kv_pool_size& pool) {
-  if (!requests_.empty() || step_in_flight_ || stats_.num_steps > 0)
+  if (!requests_.empty() || !in_flight_.empty() || stats_.num_steps > 0)
     throw std::logic_error("llm_engine: the KV pool is sized before the first request");
   config_.scheduler.num_blocks = pool.num_blocks;
   config_.scheduler.max_model_len = pool.max_model_len;
@@ -67,7 +67,7 @@ choice_state& llm_engine::add_choice(request_state& request, std::int32_t index,
   choice->seq = std::move(seq);
   if (tokenizer_) choice->decoder.emplace(*tokenizer_, /*skip_special=*/true);
   choice->stops = stop_matcher(request.params.stop);
-  owners_[choice->seq.get()] = {&request, choice.get()};
+  owners_[choice->seq->id()] = {&request, choice.get()};
   request.choices.push_back(std::move(choice));
   return *request.choices.back();
 }
@@ -86,36 +86,78 @@ std::vector<request_output> llm_engine::step() {
 }
 
 std::optional<planned_step> llm_engine::plan_step() {
-  if (step_in_flight_) throw std::logic_error("llm_engine: plan_step while a planned step is in flight");
-  planned_step step;
-  step.scheduled = scheduler_.schedule();
-  const scheduler_output& out = step.scheduled;
+  if (in_flight_.size() >= 2) throw std::logic_error("llm_engine: plan_step with two steps in flight");
+  const bool ahead = !in_flight_.empty();
+  if (ahead && !can_plan_ahead_) return std::nullopt;
+  if (ahead) hold_places_for_samples();
+  const scheduler_output out = scheduler_.schedule(/*may_preempt=*/!ahead);
   last_num_batched_tokens_ = out.num_batched_tokens;
   stats_.num_preemptions += std::ssize(out.preempted);
   stats_.num_prefix_hit_tokens += out.num_prefix_hit_tokens;
   if (out.empty()) return std::nullopt;
+  scheduler_.postprocess(out);
   ++stats_.num_steps;
   stats_.num_batched_tokens += out.num_batched_tokens;
+  planned_step step;
+  step.serial = next_serial_++;
   step.batch.block_size = scheduler_.config().block_size;
-  step.sampled = build_step(out, step.batch, step.rows);
   step.copies = out.copies;
-  step_in_flight_ = true;
+  build_step(out, step);
+  can_plan_ahead_ = can_plan_past(step, out);
+  newest_sampled_ = step.sampled;
+  places_held_ = false;
+  in_flight_.push_back(step.serial);
   return step;
 }
 
+void llm_engine::hold_places_for_samples() {
+  if (places_held_) return;  // an earlier ahead plan found nothing to run; its placeholders stand
+  places_held_ = true;
+  for (const sampled_row& s : newest_sampled_) {
+    const auto owner = owners_.find(s.seq);
+    if (owner == owners_.end()) continue;  // aborted since
+    const request_state& request = *owner->second.first;
+    sequence& seq = *owner->second.second->seq;
+    // The sampled token ends the sequence by length: it does not run again.
+    const bool reaches_max_tokens = request.params.max_tokens && seq.num_output_tokens() + 1 >= *request.params.max_tokens;
+    if (reaches_max_tokens || seq.num_tokens() + 1 >= scheduler_.config().max_model_len) continue;
+    scheduler_.append_pending_token(seq);
+    fed_rows_.emplace(s.seq, s.row);
+  }
+}
+
+bool llm_engine::can_plan_past(const planned_step& step, const scheduler_output& out) const {
+  if (out.is_starved) return false;
+  for (const sampled_row& s : step.sampled) {
+    const request_state& request = *owners_.at(s.seq).first;
+    if (request.params.n > 1 && !request.forked) return false;  // the choices are forked when the step is back
+    if (needs_token_history(request.params)) return false;      // the plan would carry a placeholder
+  }
+  return true;
+}
+
+void llm_engine::expect_oldest(const planned_step& step, const char* what) const {
+  if (in_flight_.empty() || in_flight_.front() != step.serial)
+    throw std::logic_error(std::string("llm_engine: ") + what + " takes the oldest step in flight first");
+}
+
 std::vector<request_output> llm_engine::finish_step(planned_step step, std::span<const sample_result> results) {
+  expect_oldest(step, "finish_step");
   if (results.size() != step.rows.size())
     return fail_step(std::move(step), "the device returned " + std::to_string(results.size()) + " samples for " +
                                           std::to_string(step.rows.size()) + " rows");
-  step_in_flight_ = false;
+  in_flight_.pop_front();
   std::vector<request_output> events;
-  scheduler_.postprocess(step.scheduled);
   std::unordered_set<request_id> touched;
   for (const sampled_row& s : step.sampled) {
-    request_state& request = *s.request;
-    touched.insert(request.id);
+    const auto found = requests_.find(s.request);
+    if (found == requests_.end()) continue;  // ended while the step was out
+    request_state& request = *found->second;
     if (s.choice_index == 0 && request.params.n > 1 && !request.forked) fork_choices(request);
     choice_state& choice = *request.choices.at(static_cast<std::size_t>(s.choice_index));
+    // A choice that stopped in the step before still ran in this one (planned ahead): its row is dropped.
+    if (choice.finished) continue;
+    touched.insert(request.id);
     accept_token(request, choice, results[static_cast<std::size_t>(s.row)], events);
   }
   for (request_id id : touched) erase_if_done(id);
@@ -123,34 +165,37 @@ std::vector<request_output> llm_engine::finish_step(planned_step step, std::span
 }
 
 std::vector<request_output> llm_engine::fail_step(planned_step step, const std::string& message) {
-  step_in_flight_ = false;
+  expect_oldest(step, "fail_step");
+  in_flight_.pop_front();
   std::vector<request_output> events;
   fail(step.scheduled, message, events);
   return events;
 }
 
-std::vector<sampled_row> llm_engine::build_step(const scheduler_output& out, model::step_batch& batch,
-                                                            std::vector<row_sampling>& rows) {
-  std::vector<sampled_row> sampled;
+void llm_engine::build_step(const scheduler_output& out, planned_step& step) {
+  model::step_batch& batch = step.batch;
   for (const scheduled_sequence& s : out.seqs) {
     const sequence& seq = *s.seq;
+    step.scheduled.push_back(seq.id());
     const auto tokens = seq.token_ids().subspan(static_cast<std::size_t>(s.first_position),
                                                 static_cast<std::size_t>(s.num_new_tokens));
     model::add_sequence(batch, tokens, static_cast<std::int32_t>(s.first_position), seq.block_table,
                         s.samples ? model::logit_rows::last : model::logit_rows::none);
+    if (seq.has_pending_token)  // the placeholder is the last token, and so this step's last of seq
+      step.fed.push_back({static_cast<std::int32_t>(batch.num_tokens() - 1), fed_rows_.at(seq.id())});
     if (!s.samples) continue;
-    auto [request, choice] = owners_.at(s.seq);
+    auto [request, choice] = owners_.at(seq.id());
     const std::int32_t position_row = batch.logit_rows.back();
     // A forking request draws every choice's first token from the same row, each with its seed.
     const std::int32_t num_draws = request->params.n > 1 && !request->forked ? request->params.n : 1;
     for (std::int32_t i = 0; i < num_draws; ++i) {
       if (i > 0) batch.logit_rows.push_back(position_row);
       const std::uint64_t seed = i == 0 ? choice->seed : child_seed(request->seed, i);
-      rows.push_back({&request->params, {seq.prompt_token_ids(), seq.output_token_ids(), seed}});
-      sampled.push_back({request, i == 0 ? choice->index : i, static_cast<std::int32_t>(rows.size() - 1)});
+      step.rows.push_back({&request->params, {seq.prompt_token_ids(), seq.output_token_ids(), seed}});
+      step.sampled.push_back(
+          {request->id, seq.id(), i == 0 ? choice->index : i, static_cast<std::int32_t>(step.rows.size() - 1)});
     }
   }
-  return sampled;
 }
 
 void llm_engine::fork_choices(request_state& request) {
@@ -173,7 +218,12 @@ request_output llm_engine::make_event(const request_state& request, const choice
 
 void llm_engine::accept_token(request_state& request, choice_state& choice, const sample_result& result,
                               std::vector<request_output>& events) {
-  scheduler_.append_token(*choice.seq, result.token);
+  if (choice.seq->has_pending_token) {
+    scheduler_.resolve_pending_token(*choice.seq, result.token);
+    fed_rows_.erase(choice.seq->id());
+  } else {
+    scheduler_.append_token(*choice.seq, result.token);
+  }
   request_output event = make_event(request, choice);
   event.tokens.push_back(result);
   if (auto reason = check_finish(request, choice, result.token, event)) finish(request, choice, *reason, event);
@@ -217,7 +267,8 @@ void llm_engine::finish(request_state& request, choice_state& choice, finish_rea
     scheduler_.abort(*choice.seq);
   else
     scheduler_.fail(*choice.seq);
-  owners_.erase(choice.seq.get());
+  owners_.erase(choice.seq->id());
+  fed_rows_.erase(choice.seq->id());
   choice.finished = true;
   --request.num_unfinished;
   event.finish = reason;
@@ -225,7 +276,6 @@ void llm_engine::finish(request_state& request, choice_state& choice, finish_rea
 }
 
 std::vector<request_output> llm_engine::abort(request_id id) {
-  if (step_in_flight_) throw std::logic_error("llm_engine: abort while a planned step is in flight; abort after it");
   std::vector<request_output> events;
   const auto found = requests_.find(id);
   if (found == requests_.end()) return events;
@@ -256,10 +306,11 @@ void llm_engine::end_request(request_state& request, finish_reason reason, const
   request.num_unfinished = 0;
 }
 
-void llm_engine::fail(const scheduler_output& out, const std::string& message, std::vector<request_output>& events) {
+void llm_engine::fail(const std::vector<sequence_id>& scheduled, const std::string& message,
+                      std::vector<request_output>& events) {
   std::vector<request_id> failed;
-  for (const scheduled_sequence& s : out.seqs) {
-    const auto owner = owners_.find(s.seq);
+  for (sequence_id seq : scheduled) {
+    const auto owner = owners_.find(seq);
     if (owner == owners_.end()) continue;
     request_state& request = *owner->second.first;
     end_request(request, finish_reason::error, message, events);

@@ -16,6 +16,19 @@ local_executor::local_executor(model::glm4_model& model, kv_budget budget, std::
                                std::vector<token_id> eos_token_ids, logprobs_source source)
     : model_(model), block_size_(block_size), kv_budget_bytes_(budget.bytes), sampler_(std::move(eos_token_ids), source) {}
 
+void local_executor::fill_fed_tokens(model::step_batch& batch, std::span<const fed_token> fed,
+                                     std::span<const sample_result> previous) {
+  kernels::comm::communicator* group = model_.tensor_parallel();
+  if (!group || group->size() == 1) return step_executor::fill_fed_tokens(batch, fed, previous);
+  std::vector<std::int32_t> ids(fed.size(), 0);
+  if (group->rank() == 0) {
+    step_executor::fill_fed_tokens(batch, fed, previous);
+    for (std::size_t i = 0; i < fed.size(); ++i) ids[i] = batch.token_ids.at(static_cast<std::size_t>(fed[i].token_index));
+  }
+  group->broadcast_host(ids);
+  for (std::size_t i = 0; i < fed.size(); ++i) batch.token_ids.at(static_cast<std::size_t>(fed[i].token_index)) = ids[i];
+}
+
 memory_report local_executor::memory() const {
   const model::shard_plan& plan = model_.plan();
   const std::string rank = plan.tp_size == 1 && plan.has_embedding && plan.has_lm_head

@@ -40,6 +40,10 @@ class local_executor : public step_executor {
   stage_output execute_stage(const model::step_batch& batch, std::span<const block_copy> copies,
                              std::span<const row_sampling> rows, std::span<const float> hidden_in) override;
 
+  /// The sampling rank (tp rank 0) fills the ids from `previous`, then passes them to its peers.
+  void fill_fed_tokens(model::step_batch& batch, std::span<const fed_token> fed,
+                       std::span<const sample_result> previous) override;
+
   memory_report memory() const override;
   /// Reallocates the cache unless it already has num_blocks blocks.
   void allocate_kv_pool(std::int64_t num_blocks) override;

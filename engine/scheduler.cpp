@@ -53,26 +53,36 @@ void scheduler::add(sequence& seq) {
   waiting_.push_back(&seq);
 }
 
-scheduler_output scheduler::schedule() {
+scheduler_output scheduler::schedule(bool may_preempt) {
   scheduler_output output;
   std::int64_t budget = config_.max_num_batched_tokens;
-  schedule_running(output, budget);
-  if (output.preempted.empty()) schedule_waiting(output, budget);
+  schedule_running(output, budget, may_preempt);
+  if (output.preempted.empty() && !output.is_starved) schedule_waiting(output, budget);
   output.num_batched_tokens = config_.max_num_batched_tokens - budget;
   return output;
 }
 
-void scheduler::schedule_running(scheduler_output& output, std::int64_t& budget) {
+void scheduler::schedule_running(scheduler_output& output, std::int64_t& budget, bool may_preempt) {
   for (std::size_t i = 0; i < running_.size() && budget > 0;) {
     sequence& seq = *running_[i];
+    const std::int64_t remaining = seq.num_tokens() - seq.num_cached_tokens;
+    if (remaining == 0) {  // its next token is being sampled by the step in flight
+      ++i;
+      continue;
+    }
     if (seq.awaits_slot) {
+      if (!may_preempt && !blocks_.can_append(seq)) {
+        output.is_starved = true;
+        break;
+      }
       if (!make_room(seq, output)) break;  // seq was the newest and is preempted itself
       if (auto copy = blocks_.may_append(seq)) output.copies.push_back(*copy);
       seq.awaits_slot = false;
     }
-    const std::int64_t remaining = seq.num_tokens() - seq.num_cached_tokens;
     const std::int64_t num_new = std::min(remaining, budget);
-    blocks_.cache_blocks(seq, seq.num_cached_tokens + num_new);
+    // A block holding a placeholder gets its hash once the token is known (a later step's call).
+    const std::int64_t num_known = seq.num_tokens() - (seq.has_pending_token ? 1 : 0);
+    blocks_.cache_blocks(seq, std::min(seq.num_cached_tokens + num_new, num_known));
     output.seqs.push_back({&seq, seq.num_cached_tokens, static_cast<std::int32_t>(num_new), num_new == remaining});
     budget -= num_new;
     ++i;
@@ -119,6 +129,18 @@ void scheduler::append_token(sequence& seq, token_id token) {
     throw std::logic_error("scheduler::append_token: the sequence still has tokens to compute");
   seq.append_token(token);
   seq.awaits_slot = true;
+}
+
+void scheduler::append_pending_token(sequence& seq) {
+  if (seq.has_pending_token) throw std::logic_error("scheduler::append_pending_token: one placeholder is pending already");
+  append_token(seq, pending_token_id);
+  seq.has_pending_token = true;
+}
+
+void scheduler::resolve_pending_token(sequence& seq, token_id token) {
+  if (!seq.has_pending_token) throw std::logic_error("scheduler::resolve_pending_token: no placeholder is pending");
+  seq.replace_last_token(token);
+  seq.has_pending_token = false;
 }
 
 void scheduler::fork(const sequence& parent, sequence& child) {

@@ -28,6 +28,7 @@ struct scheduler_output {
   std::vector<sequence*> preempted;      // sent back to waiting this step (blocks freed)
   std::int64_t num_batched_tokens = 0;
   std::int64_t num_prefix_hit_tokens = 0;  // of the sequences admitted this step
+  bool is_starved = false;  // without preemption, a running sequence found no block and waits
 
   bool empty() const { return seqs.empty(); }
 };
@@ -55,12 +56,20 @@ class scheduler {
 
   /// Queues seq (status waiting, holding no blocks) behind the others.
   void add(sequence& seq);
-  /// Picks the next step; commits its blocks (allocate, may_append, copies).
-  scheduler_output schedule();
-  /// Records that the step ran: each scheduled sequence's new tokens are now cached.
+  /// Picks the next step; commits its blocks (allocate, may_append, copies). Running sequences
+  /// with nothing to compute (their sample is still in flight) sit the step out. Without
+  /// may_preempt (a step is in flight, so no block may be taken back) a running sequence that
+  /// finds no block stops the running pass and admission (is_starved).
+  scheduler_output schedule(bool may_preempt = true);
+  /// Records that the step is planned: each scheduled sequence's new tokens count as cached (the
+  /// devices compute them before any later step reads them).
   void postprocess(const scheduler_output& output);
   /// Appends the token a step sampled for seq (running, all tokens cached).
   void append_token(sequence& seq, token_id token);
+  /// Appends a placeholder for the token a step in flight samples for seq, so that the next step
+  /// can be planned now; resolve_pending_token puts the sampled id in its place.
+  void append_pending_token(sequence& seq);
+  void resolve_pending_token(sequence& seq, token_id token);
   /// Child (a fork_as copy of running parent, before either appends) shares parent's blocks and
   /// runs right behind the running sequences (forks may take running past max_num_seqs).
   void fork(const sequence& parent, sequence& child);
@@ -78,7 +87,7 @@ class scheduler {
   const std::deque<sequence*>& running() const { return running_; }
 
  private:
-  void schedule_running(scheduler_output& output, std::int64_t& budget);
+  void schedule_running(scheduler_output& output, std::int64_t& budget, bool may_preempt);
   void schedule_waiting(scheduler_output& output, std::int64_t& budget);
   bool make_room(sequence& seq, scheduler_output& output);
   void preempt(sequence& seq, scheduler_output& output);

@@ -12,6 +12,10 @@ namespace glm4::engine {
 using block_id = std::int32_t;
 using sequence_id = std::uint64_t;
 
+/// Stands for a token a step in flight has yet to sample. Never a real id, so one that reached a
+/// forward unfilled would be refused by the embedding's index check.
+inline constexpr token_id pending_token_id = -1;
+
 // Life of a sequence:
 //
 //   add     +---------+  schedule: blocks allocated   +---------+
@@ -42,6 +46,8 @@ class sequence {
   token_id last_token() const { return token_ids_.back(); }
 
   void append_token(token_id token) { token_ids_.push_back(token); }
+  /// The last token becomes `token` (a placeholder resolved once its step has sampled it).
+  void replace_last_token(token_id token) { token_ids_.back() = token; }
 
   /// Blocks needed to hold every token: ceil(num_tokens / block_size).
   std::int64_t num_blocks(std::int32_t block_size) const;
@@ -60,6 +66,9 @@ class sequence {
   sequence_status status = sequence_status::waiting;
   // The last token was appended after its step: may_append must place it before the next step.
   bool awaits_slot = false;
+  // The last token is a placeholder (pending_token_id): a step still in flight samples it, and the
+  // step planned after that one feeds it in on the device. No prefix-cache hash covers it.
+  bool has_pending_token = false;
 
  private:
   sequence_id id_;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <span>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "engine/block_manager.hpp"
@@ -21,6 +22,15 @@ namespace glm4::engine {
 struct row_sampling {
   const sampling_params* params = nullptr;  // outlives execute()
   sequence_sampling_state state;             // views valid during execute()
+};
+
+/// A token fed into a step that was planned before it was sampled: batch.token_ids[token_index]
+/// holds engine::pending_token_id until the device puts in what it sampled for row
+/// `previous_row` of the step before.
+struct fed_token {
+  std::int32_t token_index = 0;
+  std::int32_t previous_row = 0;
+  bool operator==(const fed_token&) const = default;
 };
 
 /// What one rank of a pipeline stage hands on after its part of a step.
@@ -45,6 +55,21 @@ class step_executor {
                                      std::span<const row_sampling> rows, std::span<const float> hidden_in) {
     if (!hidden_in.empty()) throw std::logic_error("step_executor: a whole-model executor takes no hidden states");
     return {{}, execute(batch, copies, rows)};
+  }
+
+  /// Puts the tokens `fed` asks for into batch.token_ids before the step runs. `previous` is
+  /// what this device returned for the step before (empty on a rank that does not sample). Every
+  /// rank of a stage calls it; by default the tokens come from `previous` (a whole-model
+  /// executor); throws std::logic_error when a row is missing.
+  virtual void fill_fed_tokens(model::step_batch& batch, std::span<const fed_token> fed,
+                               std::span<const sample_result> previous) {
+    for (const fed_token& token : fed) {
+      if (token.previous_row < 0 || static_cast<std::size_t>(token.previous_row) >= previous.size() ||
+          token.token_index < 0 || token.token_index >= batch.num_tokens())
+        throw std::logic_error("a planned-ahead step feeds row " + std::to_string(token.previous_row) +
+                               " of a previous step that returned " + std::to_string(previous.size()) + " samples");
+      batch.token_ids[static_cast<std::size_t>(token.token_index)] = previous[static_cast<std::size_t>(token.previous_row)].token;
+    }
   }
 
   /// What this device can give the KV pool; by default nothing limits it (an executor that keeps

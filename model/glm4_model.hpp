@@ -47,6 +47,8 @@ class glm4_model {
   /// kv_cache for this rank is built from it.
   const model_config& config() const { return config_; }
   const shard_plan& plan() const { return plan_; }
+  /// The stage's collective group; null when the model is not split over ranks.
+  kernels::comm::communicator* tensor_parallel() const { return tensor_parallel_.get(); }
   kernels::backend& backend() { return backend_; }
 
   /// Runs one step: embeds batch.token_ids (the first stage) or takes `hidden_in` (T, H) F32

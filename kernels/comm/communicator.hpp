@@ -4,7 +4,9 @@
 // for CPU ranks of one process (here); NCCL for GPUs comes with the CUDA backend.
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -34,6 +36,11 @@ class communicator {
   /// (W = sum of w_r); other ranks pass no `full`. The vocabulary-split LM head uses it: only the
   /// rank that samples needs the whole logits.
   virtual void gather_columns(const tensor& local, tensor* full) = 0;
+
+  /// Rank 0's `values` (host memory, the same count on every rank) land on every rank: small
+  /// control data, such as the token ids a planned-ahead step feeds in, which only the sampling
+  /// rank knows.
+  virtual void broadcast_host(std::span<std::int32_t> values) = 0;
 
   /// Every collective waiting now or called later, on every rank, throws comm_aborted(why).
   /// Safe to call from any thread, more than once (the first reason stays).

@@ -60,6 +60,7 @@ class group_state {
   std::vector<const float*> inputs_;
   std::vector<std::int64_t> widths_, heights_;
   std::vector<float> sum_;  // the all-reduce result; sized by rank 0 between barriers
+  const std::int32_t* broadcast_ = nullptr;  // rank 0's values during broadcast_host
 
  private:
   static constexpr int spin_limit = 4000;
@@ -148,6 +149,21 @@ class shared_memory_communicator : public communicator {
         copy_columns_into(*full);
     }
     group_->barrier();  // rank 0 has copied before a local part changes; throws if it aborted
+  }
+
+  void broadcast_host(std::span<std::int32_t> values) override {
+    if (size() == 1) return;
+    const auto count = static_cast<std::int64_t>(values.size());
+    group_->widths_[static_cast<std::size_t>(rank_)] = count;
+    if (rank_ == 0) group_->broadcast_ = values.data();
+    group_->barrier();
+    for (std::int64_t width : group_->widths_)
+      if (width != count) {
+        abort("broadcast_host: ranks passed different element counts");
+        group_->barrier();  // throws
+      }
+    if (rank_ != 0 && count > 0) std::memcpy(values.data(), group_->broadcast_, values.size() * sizeof(std::int32_t));
+    group_->barrier();  // every rank has its copy before rank 0's values change
   }
 
   void abort(const std::string& why) override { group_->abort(why); }

@@ -88,6 +88,12 @@ class hooked_stage : public engine::step_executor {
     before_step_(++num_calls_);
     return inner_->execute_stage(batch, copies, rows, hidden_in);
   }
+  void fill_fed_tokens(model::step_batch& batch, std::span<const engine::fed_token> fed,
+                       std::span<const engine::sample_result> previous) override {
+    inner_->fill_fed_tokens(batch, fed, previous);
+  }
+  engine::memory_report memory() const override { return inner_->memory(); }
+  void allocate_kv_pool(std::int64_t num_blocks) override { inner_->allocate_kv_pool(num_blocks); }
 
  private:
   std::shared_ptr<engine::step_executor> inner_;

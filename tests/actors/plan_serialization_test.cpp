@@ -29,6 +29,7 @@ step_plan full_plan() {
   model::add_sequence(plan.batch, std::vector<std::int32_t>{9}, 20, std::vector<std::int32_t>{1, 4}, model::logit_rows::last);
   plan.batch.block_size = 16;
   plan.copies = {{2, 8}, {4, 9}};
+  plan.fed = {{3, 1}};
   row_plan row;
   row.params.temperature = 0.7;
   row.params.top_k = 40;

@@ -59,13 +59,15 @@ struct test_config : actor_config {
 };
 
 struct fixture {
-  explicit fixture(std::int32_t num_blocks = 64, std::size_t max_queued = 16, std::int32_t max_num_seqs = 8)
+  explicit fixture(std::int32_t num_blocks = 64, std::size_t max_queued = 16, std::int32_t max_num_seqs = 8,
+                   bool plan_ahead = false)
       : executor(std::make_shared<fake_executor>(num_blocks, 4, vocab, eos)),
         engine(small_engine_config(num_blocks, max_num_seqs), nullptr), system(config),
         coordinator(dynamic_cast<caf::scheduler::test_coordinator&>(system.scheduler())) {
     // Not detached, so the device's steps run on the coordinator too.
     device = system.spawn(device_actor, std::shared_ptr<engine::step_executor>(executor), device_role{});
-    scheduler = system.spawn(scheduler_actor, scheduler_actor_config{&engine, &board, max_queued, {device}, {device}, "device 0"});
+    scheduler = system.spawn(scheduler_actor,
+                             scheduler_actor_config{&engine, &board, max_queued, {device}, {device}, "device 0", plan_ahead});
     coordinator.run();
   }
   ~fixture() {
@@ -224,6 +226,52 @@ TEST_CASE("scheduler_actor sends the next step before it hands out the last one'
   // Every step but the last was followed at once by the next: the device was not waiting on the sink.
   for (bool had_work : sink->device_had_work) CHECK(had_work);
   CHECK(f.executor->num_steps == 6);
+}
+
+TEST_CASE("with plan_ahead the device finds the next step waiting, and every request its own tokens",
+          "[scheduler_actor][plan_ahead]") {
+  fixture f(/*num_blocks=*/64, /*max_queued=*/16, /*max_num_seqs=*/8, /*plan_ahead=*/true);
+  auto stops = greedy(40);
+  stops.ignore_eos = false;  // ends on eos while the step after it is already out
+  stops.stop_token_ids = {20, 21, 22, 23, 24};
+  std::vector<std::shared_ptr<recording_sink>> sinks;
+  std::vector<engine::sampling_params> params;
+  for (engine::request_id id = 0; id < 6; ++id) {
+    params.push_back(id % 2 == 0 ? greedy(5 + static_cast<std::int32_t>(id)) : stops);
+    sinks.push_back(f.submit(id, prompt_of(4 + id, static_cast<engine::token_id>(10 + 7 * id)), params.back()));
+  }
+  std::size_t most_out = 0;
+  while (f.coordinator.has_job()) {
+    f.coordinator.run_once();
+    most_out = std::max(most_out, f.engine.num_steps_in_flight());
+  }
+  CHECK(most_out == 2);
+  for (engine::request_id id = 0; id < 6; ++id) {
+    CAPTURE(id);
+    CHECK(sinks[id]->tokens.at(0) ==
+          reference_run(prompt_of(4 + id, static_cast<engine::token_id>(10 + 7 * id)), params[id], 0, vocab, eos, 128));
+    CHECK(sinks[id]->finish.count(0) == 1);
+  }
+  const auto stopped = std::count_if(sinks.begin(), sinks.end(), [](const auto& sink) {
+    return sink->finish.at(0) == engine::finish_reason::stop;
+  });
+  CHECK(stopped >= 2);  // stops inside the pipeline did happen
+  CHECK(f.engine.get_scheduler().blocks().num_free_blocks() == 64);
+  CHECK(f.board.read().num_running == 0);
+}
+
+TEST_CASE("with plan_ahead a failed step fails its requests and the step planned after it", "[scheduler_actor][plan_ahead]") {
+  fixture f(64, 16, 8, /*plan_ahead=*/true);
+  auto failed = f.submit(1, prompt_of(6), greedy(5));
+  f.executor->fail_next = true;  // the prefill fails; the decode planned after it cannot be fed
+  f.coordinator.run();
+  CHECK(failed->finish.at(0) == engine::finish_reason::error);
+  CHECK_THAT(failed->message, Catch::Contains("device lost"));
+  auto next = f.submit(2, prompt_of(6), greedy(5));
+  f.coordinator.run();
+  CHECK(next->tokens.at(0) == reference_run(prompt_of(6), greedy(5), 0, vocab, eos, 128));
+  CHECK(f.engine.get_scheduler().blocks().num_free_blocks() == 64);
+  CHECK(f.board.read().is_ready);
 }
 
 }  // namespace glm4::actors

@@ -142,4 +142,40 @@ TEST_CASE("mismatched shapes abort the group instead of reading past a buffer", 
   CHECK_THAT(errors[1], Catch::Contains("different element counts"));
 }
 
+TEST_CASE("broadcast_host gives every rank rank 0's values, round after round", "[kernels][comm]") {
+  for (int size : {1, 2, 3, 4}) {
+    CAPTURE(size);
+    const auto group = make_shared_memory_group(size);
+    std::vector<std::vector<std::int32_t>> received(static_cast<std::size_t>(size));
+    on_every_rank(size, [&](int rank) {
+      for (int round = 0; round < 50; ++round) {
+        // Rank 0's values change every round; the others start from their own garbage.
+        std::vector<std::int32_t> values(7, rank == 0 ? 0 : -rank);
+        if (rank == 0)
+          for (std::size_t i = 0; i < values.size(); ++i) values[i] = round * 1000 + static_cast<std::int32_t>(i);
+        group[static_cast<std::size_t>(rank)]->broadcast_host(values);
+        for (std::size_t i = 0; i < values.size(); ++i)
+          if (values[i] != round * 1000 + static_cast<std::int32_t>(i)) throw std::runtime_error("rank " + std::to_string(rank) + " got a wrong value");
+        received[static_cast<std::size_t>(rank)] = values;
+      }
+    });
+    for (const auto& values : received) CHECK(values == received.front());
+  }
+}
+
+TEST_CASE("broadcast_host with mismatched counts aborts the group", "[kernels][comm]") {
+  const auto group = make_shared_memory_group(2);
+  std::vector<std::string> errors(2);
+  on_every_rank(2, [&](int rank) {
+    std::vector<std::int32_t> values(rank == 0 ? 3 : 5);
+    try {
+      group[static_cast<std::size_t>(rank)]->broadcast_host(values);
+    } catch (const comm_aborted& error) {
+      errors[static_cast<std::size_t>(rank)] = error.what();
+    }
+  });
+  CHECK_THAT(errors[0], Catch::Contains("different element counts"));
+  CHECK_THAT(errors[1], Catch::Contains("different element counts"));
+}
+
 }  // namespace glm4::kernels::comm
