@@ -46,13 +46,14 @@ actor_config::actor_config() {
 }
 
 local_runtime::local_runtime(device_layout layout, const engine::engine_config& config, const model::tokenizer* tokenizer,
-                             status_board* board, std::size_t max_queued_requests, std::string layout_name)
+                             status_board* board, std::size_t max_queued_requests, std::string layout_name,
+                             bool plan_ahead)
     : system_(config_), engine_(config, tokenizer) {
   std::vector<caf::actor> first_stage;
   const bool first_stage_samples = layout.size() == 1;
   devices_ = spawn_layout(system_, layout, first_stage);
   scheduler_ = spawn_scheduler(system_, scheduler_actor_config{&engine_, board, max_queued_requests, std::move(first_stage),
-                                                               devices_, std::move(layout_name), first_stage_samples});
+                                                               devices_, std::move(layout_name), plan_ahead && first_stage_samples});
   std::string failure;
   {
     caf::scoped_actor self{system_};

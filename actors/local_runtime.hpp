@@ -36,11 +36,12 @@ using device_layout = std::vector<std::vector<device_slot>>;
 class local_runtime {
  public:
   /// `board` may be null. The tokenizer (may be null) outlives the runtime. `layout_name`
-  /// names the devices in errors ("cpu", "2 stages x 2 cpu ranks"). Returns once the scheduler
-  /// has sized the KV pool from the devices' reports and they have allocated it; throws
-  /// std::runtime_error with the reason when it could not.
+  /// names the devices in errors ("cpu", "2 stages x 2 cpu ranks"). The scheduler plans ahead
+  /// (scheduler_actor_config::plan_ahead) when the layout has one stage, unless `plan_ahead` is
+  /// false. Returns once the scheduler has sized the KV pool from the devices' reports and they
+  /// have allocated it; throws std::runtime_error with the reason when it could not.
   local_runtime(device_layout layout, const engine::engine_config& config, const model::tokenizer* tokenizer,
-                status_board* board, std::size_t max_queued_requests, std::string layout_name);
+                status_board* board, std::size_t max_queued_requests, std::string layout_name, bool plan_ahead = true);
   /// One device.
   local_runtime(std::shared_ptr<engine::step_executor> device_executor, const engine::engine_config& config,
                 const model::tokenizer* tokenizer, status_board* board, std::size_t max_queued_requests,

@@ -39,6 +39,7 @@ struct bench_flags {
   bool no_prefix_caching = false;
   bool json = false;
   bool through_actors = false;
+  bool no_plan_ahead = false;
   int threads = 0;
   int tp = 1;
   int pp = 1;
@@ -311,7 +312,7 @@ int run_bench(const CLI::App& command, const bench_flags& flags) {
     // The serving path without HTTP: scheduler actor -> device actors -> local executors.
     actors::local_runtime runtime(
         actors::make_device_layout(ranks, config.scheduler.num_blocks, config.scheduler.block_size, config.eos_token_ids),
-        config, &tok, nullptr, prompts.size() + 1, layout);
+        config, &tok, nullptr, prompts.size() + 1, layout, !flags.no_plan_ahead);
     auto stats_now = [&] {
       caf::scoped_actor self{runtime.system()};
       engine::engine_stats stats;
@@ -330,7 +331,9 @@ int run_bench(const CLI::App& command, const bench_flags& flags) {
     result = run_requests(driver, prompts, params, flags.concurrency, 0);
     result.stats = subtract(stats_now(), warm_stats);
   }
-  print_result(flags, result, layout + (flags.through_actors || sharded ? ", through actors" : ", in-process"));
+  print_result(flags, result,
+               layout + (flags.through_actors || sharded ? (flags.no_plan_ahead ? ", through actors, no planning ahead" : ", through actors")
+                                                         : ", in-process"));
   return 0;
 }
 
@@ -358,6 +361,8 @@ command_runner add_bench_command(CLI::App& command) {
   command.add_flag("--json", flags->json, "Print one JSON object instead of text");
   command.add_flag("--through-actors", flags->through_actors,
                    "Run through the scheduler and device actors (serve's path, without HTTP)");
+  command.add_flag("--no-plan-ahead", flags->no_plan_ahead,
+                   "Through actors: plan each step only once the one before is back (to measure planning ahead)");
   command.add_option("--threads", flags->threads, "CPU threads in all (0 = all), split over a stage's ranks")
       ->check(CLI::NonNegativeNumber);
   command.add_option("--tp", flags->tp, "Tensor-parallel CPU ranks per stage (implies --through-actors when above 1)")
