@@ -74,6 +74,7 @@ choice_state& llm_engine::add_choice(request_state& request, std::int32_t index,
 
 std::vector<request_output> llm_engine::step() {
   if (!executor_) throw std::logic_error("llm_engine: this engine has no executor; run plan_step/finish_step");
+  if (!in_flight_.empty()) throw std::logic_error("llm_engine: step() while planned steps are out; finish them first");
   std::optional<planned_step> planned = plan_step();
   if (!planned) return {};
   std::vector<sample_result> results;

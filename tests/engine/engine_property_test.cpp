@@ -28,16 +28,7 @@ TEST_CASE("llm_engine keeps its invariants under random traffic", "[llm_engine][
   for (std::uint32_t trial = 0; trial < 24; ++trial) {
     std::mt19937 rng(trial * 7919u + 1u);
     auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
-    engine_config config;
-    config.scheduler.num_blocks = pick(8, 40);
-    config.scheduler.block_size = std::array{2, 4, 8}[static_cast<std::size_t>(pick(0, 2))];
-    config.scheduler.enable_prefix_caching = pick(0, 3) != 0;
-    config.scheduler.max_num_batched_tokens = pick(4, 48);
-    config.scheduler.max_num_seqs = pick(1, 8);
-    config.scheduler.max_model_len = 64;
-    config.scheduler.watermark = 0.05;
-    config.eos_token_ids = eos;
-    config.vocab_size = vocab;
+    const engine_config config = testing::random_engine_config(pick, 8, 40, 4, vocab, eos);
     CAPTURE(trial, config.scheduler.num_blocks, config.scheduler.block_size, config.scheduler.max_num_batched_tokens);
     testing::fake_executor executor(config.scheduler.num_blocks, config.scheduler.block_size, vocab, eos);
     llm_engine engine(config, executor, nullptr);

@@ -4,6 +4,7 @@
 // throws or changes the logits, so scheduler bugs show up as wrong tokens.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
@@ -129,6 +130,25 @@ inline engine_config small_engine_config(std::int32_t num_blocks = 64, std::int3
   c.eos_token_ids = small_eos;
   c.vocab_size = small_vocab;
   return c;
+}
+
+/// A small random engine for property tests: a pool of min_blocks to max_blocks blocks of 2, 4 or
+/// 8 tokens, steps of min_step_tokens to 48 tokens, 64-token sequences; `pick(lo, hi)` draws an
+/// int in [lo, hi].
+template <class Pick>
+engine_config random_engine_config(Pick& pick, int min_blocks, int max_blocks, int min_step_tokens, std::int64_t vocab,
+                                   const std::vector<token_id>& eos) {
+  engine_config config;
+  config.scheduler.num_blocks = pick(min_blocks, max_blocks);
+  config.scheduler.block_size = std::array{2, 4, 8}[static_cast<std::size_t>(pick(0, 2))];
+  config.scheduler.enable_prefix_caching = pick(0, 3) != 0;
+  config.scheduler.max_num_batched_tokens = pick(min_step_tokens, 48);
+  config.scheduler.max_num_seqs = pick(1, 8);
+  config.scheduler.max_model_len = 64;
+  config.scheduler.watermark = 0.05;
+  config.eos_token_ids = eos;
+  config.vocab_size = vocab;
+  return config;
 }
 
 /// first, first + 1, ... (n ids).
