@@ -2,7 +2,8 @@
 //
 //   [model]      path, served_name, dtype, tokenizer
 //   [server]     host, port, api_keys | api_key_file, max_queued_requests, request_timeout_s
-//   [scheduler]  max_num_seqs, max_num_batched_tokens, max_model_len, block_size, enable_prefix_caching
+//   [scheduler]  max_num_seqs, max_num_batched_tokens, max_model_len, block_size, enable_prefix_caching,
+//                plan_ahead
 //   [[stage]]    devices, layers, node, kv_cache_bytes | gpu_memory_utilization, num_threads
 //   [cluster]    listen, join_token | join_token_file, tls_cert, tls_key, tls_ca
 //
@@ -48,6 +49,9 @@ struct scheduler_section {
   std::optional<std::uint32_t> max_model_len;  // default: the model's max_position_embeddings
   std::uint32_t block_size = 16;               // tokens per KV block
   bool enable_prefix_caching = true;
+  /// Plan each step while the one before runs. Absent: where it pays, which is one stage on GPUs,
+  /// or on CPU ranks whose threads leave a core for the scheduler (serving_stack decides).
+  std::optional<bool> plan_ahead;
 };
 
 /// Half-open layer range [begin, end).

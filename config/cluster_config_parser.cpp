@@ -88,7 +88,8 @@ scheduler_section read_scheduler(const toml_reader& root, const std::string& fil
   const toml::table* table = section(root, "scheduler");
   if (!table) return scheduler;
   const toml_reader reader(*table, "scheduler", file,
-                           {"max_num_seqs", "max_num_batched_tokens", "max_model_len", "block_size", "enable_prefix_caching"});
+                           {"max_num_seqs", "max_num_batched_tokens", "max_model_len", "block_size", "enable_prefix_caching",
+                            "plan_ahead"});
   scheduler.max_num_seqs = u32(reader, "max_num_seqs", 1, scheduler.max_num_seqs);
   scheduler.max_num_batched_tokens = u32(reader, "max_num_batched_tokens", 1, scheduler.max_num_batched_tokens);
   if (auto len = reader.integer("max_model_len", 1, max_u32)) scheduler.max_model_len = static_cast<std::uint32_t>(*len);
@@ -96,6 +97,7 @@ scheduler_section read_scheduler(const toml_reader& root, const std::string& fil
   if ((scheduler.block_size & (scheduler.block_size - 1)) != 0)
     reader.fail("block_size", std::to_string(scheduler.block_size) + " is not a power of two (use 8, 16 or 32)");
   scheduler.enable_prefix_caching = reader.boolean("enable_prefix_caching").value_or(scheduler.enable_prefix_caching);
+  scheduler.plan_ahead = reader.boolean("plan_ahead");
   // Every running sequence adds at least one token per step.
   if (scheduler.max_num_batched_tokens < scheduler.max_num_seqs)
     reader.fail(reader.has("max_num_batched_tokens") ? "max_num_batched_tokens" : "max_num_seqs",

@@ -28,6 +28,7 @@ path = "/models/glm-4-9b-chat/"
   CHECK_FALSE(config.scheduler.max_model_len);
   CHECK(config.scheduler.block_size == 16);
   CHECK(config.scheduler.enable_prefix_caching);
+  CHECK_FALSE(config.scheduler.plan_ahead);  // absent: serving_stack decides
   CHECK(config.stages.empty());
   CHECK_FALSE(config.cluster.enabled());
 }
@@ -53,6 +54,7 @@ max_num_batched_tokens = 512
 max_model_len = 4096
 block_size = 32
 enable_prefix_caching = false
+plan_ahead = false
 
 [[stage]]
 devices = ["cuda:0", "cuda:1"]
@@ -91,6 +93,7 @@ tls_ca = "ca.pem"
   CHECK(config.scheduler.max_model_len == 4096u);
   CHECK(config.scheduler.block_size == 32);
   CHECK_FALSE(config.scheduler.enable_prefix_caching);
+  CHECK(config.scheduler.plan_ahead == false);
 
   REQUIRE(config.stages.size() == 3);
   const stage_config& gpus = config.stages[0];
@@ -100,9 +103,9 @@ tls_ca = "ca.pem"
   CHECK(gpus.gpu_memory_utilization == Approx(0.8));
   CHECK_FALSE(gpus.kv_cache_bytes);
   CHECK(gpus.node.empty());
-  CHECK(gpus.at.line == 21);
-  CHECK(gpus.devices_at.line == 22);
-  CHECK(gpus.layers_at.line == 23);
+  CHECK(gpus.at.line == 22);
+  CHECK(gpus.devices_at.line == 23);
+  CHECK(gpus.layers_at.line == 24);
   CHECK(gpus.layers_at.column == 10);
   // The same ordinal on another node is another device.
   CHECK(config.stages[1].node == "box-2");

@@ -144,6 +144,42 @@ TEST_CASE("generate --config runs tensor- and pipeline-parallel CPU ranks and re
   fs::remove_all(root);
 }
 
+TEST_CASE("generate --config plans ahead on one stage of tensor-parallel ranks and still reproduces transformers",
+          "[cli][parity][plan_ahead]") {
+  const fs::path data = GLM4_TEST_DATA_DIR;
+  const auto root = fs::temp_directory_path() / ("glm4_generate_ahead_" + std::to_string(::getpid()));
+  fs::create_directories(root);
+  const auto reference = read_json(data / "reference" / "glm4-f32.json").as_object();
+  const auto num_greedy = std::to_string(reference.at("num_greedy").as_int64());
+  const auto model_dir = data / "models" / std::string(reference.at("model_dirs").as_array().at(0).as_string());
+  const auto tok = glm4::model::tokenizer::load(model_dir);
+  const auto& prompt = reference.at("prompts").as_array().at(0).as_object();
+  struct layout {
+    std::string toml;
+    const char* scheduler_line;
+  };
+  const std::string ranks = "[[stage]]\ndevices = [\"cpu:0\", \"cpu:1\"]\nnum_threads = 1\n";
+  const std::vector<layout> layouts{
+      {"[scheduler]\nplan_ahead = true\n" + ranks, "scheduler: plans each step while the one before runs"},
+      {"[scheduler]\nplan_ahead = false\n" + ranks, "scheduler: plans each step once the one before is back"},
+      // Two stages: the first does not sample, so nothing is planned ahead whatever the setting.
+      {"[scheduler]\nplan_ahead = true\n" + ranks + "[[stage]]\ndevices = [\"cpu:2\"]\nnum_threads = 1\n",
+       "scheduler: plans each step once the one before is back"}};
+  for (std::size_t i = 0; i < layouts.size(); ++i) {
+    const auto config_file = root / ("layout" + std::to_string(i) + ".toml");
+    std::ofstream(config_file) << "[model]\npath = \"" << model_dir.string() << "\"\n" << layouts[i].toml;
+    std::vector<std::string> args{glm4_actor_path(), "generate", "--config", config_file.string(), "--prompt",
+                                  std::string(prompt.at("text").as_string()), "--temperature", "0", "--max-tokens", num_greedy};
+    if (!prompt.at("chat").as_bool()) args.push_back("--no-prefix");
+    const auto result = run_command(args);
+    CAPTURE(i, result.err);
+    REQUIRE(result.exit_code == 0);
+    CHECK(result.out == expected_stdout(tok, prompt));
+    CHECK(result.err.find(layouts[i].scheduler_line) != std::string::npos);
+  }
+  fs::remove_all(root);
+}
+
 TEST_CASE("[model] dtype = float32 widens a BF16 checkpoint and still reproduces transformers", "[cli][parity][dtype]") {
   const fs::path data = GLM4_TEST_DATA_DIR;
   const auto reference = read_json(data / "reference" / "glm-bf16.json").as_object();

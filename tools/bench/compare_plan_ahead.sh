@@ -16,12 +16,12 @@ rounds=${7:-5}
 
 bench() {
   build/glm4-actor bench --model "$model" --num-prompts "$num_prompts" --concurrency "$concurrency" \
-    --input-len "$input_len" --output-len "$output_len" --threads "$threads" --json "$@"
+    --input-len "$input_len" --output-len "$output_len" --threads "$threads" --json "$@" 2>/dev/null
 }
 
 results=()
 for ((round = 0; round < rounds; ++round)); do
-  results+=("$(bench)" "$(bench --through-actors --no-plan-ahead)" "$(bench --through-actors)")
+  results+=("$(bench)" "$(bench --through-actors --plan-ahead off)" "$(bench --through-actors --plan-ahead on)")
 done
 python3 - "$concurrency" "$rounds" "${results[@]}" <<'PY'
 import json, statistics, sys
@@ -34,8 +34,8 @@ med = {m: statistics.median(v) for m, v in tok.items()}
 print("| mode | output tok/s per round | median | median ITL p50 ms | / engine in-process |")
 print("|---|---|---|---|---|")
 for m in modes:
-    rounds_text = " ".join(f"{v:.0f}" for v in tok[m])
-    print(f"| {m} | {rounds_text} | {med[m]:.0f} | {statistics.median(itl[m]):.2f} | {med[m] / med[modes[0]]:.3f} |")
+    rounds_text = " ".join(f"{v:.4g}" for v in tok[m])
+    print(f"| {m} | {rounds_text} | {med[m]:.4g} | {statistics.median(itl[m]):.2f} | {med[m] / med[modes[0]]:.3f} |")
 # Paired within each round, the ratios shrug off drift between rounds better than the medians do.
 paired = [a / b for a, b in zip(tok[modes[2]], tok[modes[1]])]
 paired_engine = [a / b for a, b in zip(tok[modes[2]], tok[modes[0]])]

@@ -39,7 +39,7 @@ struct bench_flags {
   bool no_prefix_caching = false;
   bool json = false;
   bool through_actors = false;
-  bool no_plan_ahead = false;
+  std::string plan_ahead = "auto";
   int threads = 0;
   int tp = 1;
   int pp = 1;
@@ -269,6 +269,11 @@ int run_bench(const CLI::App& command, const bench_flags& flags) {
   const bool sharded = flags.tp > 1 || flags.pp > 1;
   const int total_threads = flags.threads > 0 ? flags.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const int rank_threads = sharded ? std::max(1, total_threads / flags.tp) : flags.threads;
+  // As serve decides (plan_ahead_pays): on one stage whose threads leave a core for the scheduler.
+  const int computing_threads = sharded ? rank_threads * flags.tp : total_threads;
+  const bool plan_ahead = flags.plan_ahead == "on" ||
+                          (flags.plan_ahead == "auto" && flags.pp == 1 &&
+                           static_cast<unsigned>(computing_threads) < std::max(1u, std::thread::hardware_concurrency()));
   std::vector<model::stage_shape> stages;
   for (const auto& layers : model::split_layers(checkpoint.config.num_layers, flags.pp)) stages.push_back({layers, flags.tp});
   auto ranks = model::build_sharded_layout(checkpoint.config, checkpoint.weights, stages,
@@ -312,7 +317,7 @@ int run_bench(const CLI::App& command, const bench_flags& flags) {
     // The serving path without HTTP: scheduler actor -> device actors -> local executors.
     actors::local_runtime runtime(
         actors::make_device_layout(ranks, config.scheduler.num_blocks, config.scheduler.block_size, config.eos_token_ids),
-        config, &tok, nullptr, prompts.size() + 1, layout, !flags.no_plan_ahead);
+        config, &tok, nullptr, prompts.size() + 1, layout, plan_ahead);
     auto stats_now = [&] {
       caf::scoped_actor self{runtime.system()};
       engine::engine_stats stats;
@@ -332,7 +337,7 @@ int run_bench(const CLI::App& command, const bench_flags& flags) {
     result.stats = subtract(stats_now(), warm_stats);
   }
   print_result(flags, result,
-               layout + (flags.through_actors || sharded ? (flags.no_plan_ahead ? ", through actors, no planning ahead" : ", through actors")
+               layout + (flags.through_actors || sharded ? (plan_ahead ? ", through actors, planning ahead" : ", through actors")
                                                          : ", in-process"));
   return 0;
 }
@@ -361,8 +366,10 @@ command_runner add_bench_command(CLI::App& command) {
   command.add_flag("--json", flags->json, "Print one JSON object instead of text");
   command.add_flag("--through-actors", flags->through_actors,
                    "Run through the scheduler and device actors (serve's path, without HTTP)");
-  command.add_flag("--no-plan-ahead", flags->no_plan_ahead,
-                   "Through actors: plan each step only once the one before is back (to measure planning ahead)");
+  command.add_option("--plan-ahead", flags->plan_ahead,
+                     "Through actors: plan each step while the one before runs (auto: when the threads leave a core free, as serve)")
+      ->check(CLI::IsMember({"auto", "on", "off"}))
+      ->capture_default_str();
   command.add_option("--threads", flags->threads, "CPU threads in all (0 = all), split over a stage's ranks")
       ->check(CLI::NonNegativeNumber);
   command.add_option("--tp", flags->tp, "Tensor-parallel CPU ranks per stage (implies --through-actors when above 1)")

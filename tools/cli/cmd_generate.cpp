@@ -119,7 +119,7 @@ int run_generate(const CLI::App& command, const generate_flags& flags) {
                                                                      static_cast<std::uint32_t>(ids.size()));
   std::ostringstream plan;
   const auto stack = build_serving_stack(cluster, tok, plan);
-  actors::local_runtime runtime(make_serving_layout(*stack), stack->engine_config, &tok, nullptr, 1, stack->layout);
+  actors::local_runtime runtime(make_serving_layout(*stack), stack->engine_config, &tok, nullptr, 1, stack->layout, stack->plan_ahead);
   log_memory_plan(*stack, runtime.kv_pool(), plan);
   if (!flags.config_file.empty()) std::cerr << plan.str();
 

@@ -104,7 +104,7 @@ int run_serve(const CLI::App& command, const serve_flags& flags) {
 
   const auto stack = build_serving_stack(config, tokenizer, std::cerr);
   actors::local_runtime runtime(make_serving_layout(*stack), stack->engine_config, &tokenizer, &context.board,
-                                config.server.max_queued_requests, stack->layout);
+                                config.server.max_queued_requests, stack->layout, stack->plan_ahead);
   log_memory_plan(*stack, runtime.kv_pool(), std::cerr);
   context.set_scheduler(runtime.scheduler(), runtime.kv_pool().max_model_len);
   std::cout << "glm4-actor serve: ready: model \"" << config.model.served_name << "\" at http://" << options.host << ":"

@@ -33,13 +33,8 @@ std::vector<config::stage_config> stages_of(const config::cluster_config& config
 
 std::unique_ptr<kernels::backend> make_backend(const config::stage_config& stage, std::int64_t rank) {
   const config::device_spec& device = stage.devices.at(static_cast<std::size_t>(rank));
-  if (device.kind == config::device_kind::cpu) {
-    // Ranks of a stage compute at the same time; stages take turns. So a stage's ranks share the cores.
-    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    const int threads = stage.num_threads ? static_cast<int>(*stage.num_threads)
-                                          : std::max(1, cores / static_cast<int>(stage.devices.size()));
-    return kernels::make_cpu_backend(threads);
-  }
+  if (device.kind == config::device_kind::cpu)
+    return kernels::make_cpu_backend(cpu_threads_per_rank(stage, std::thread::hardware_concurrency()));
 #ifdef GLM4_HAVE_CUDA
   return kernels::make_cuda_backend(device.index);
 #else
@@ -72,6 +67,22 @@ void fill_scheduler(const config::cluster_config& config, engine::scheduler_conf
 }
 
 }  // namespace
+
+int cpu_threads_per_rank(const config::stage_config& stage, unsigned cores) {
+  if (stage.num_threads) return static_cast<int>(*stage.num_threads);
+  return std::max(1, static_cast<int>(std::max(1u, cores)) / static_cast<int>(std::max<std::size_t>(1, stage.devices.size())));
+}
+
+bool plan_ahead_pays(const config::cluster_config& config, const std::vector<config::stage_config>& stages, unsigned cores) {
+  if (stages.size() != 1) return false;  // only where the first stage samples
+  if (config.scheduler.plan_ahead) return *config.scheduler.plan_ahead;
+  const config::stage_config& stage = stages.front();
+  const bool on_cpu = std::any_of(stage.devices.begin(), stage.devices.end(),
+                                  [](const config::device_spec& d) { return d.kind == config::device_kind::cpu; });
+  if (!on_cpu) return true;
+  const auto computing = static_cast<unsigned>(cpu_threads_per_rank(stage, cores)) * static_cast<unsigned>(stage.devices.size());
+  return computing < cores;
+}
 
 std::optional<kernels::dtype> weight_dtype(config::model_dtype dtype) {
   switch (dtype) {
@@ -113,6 +124,7 @@ std::unique_ptr<serving_stack> build_serving_stack(const config::cluster_config&
   stack->ranks = model::build_sharded_layout(model_config, stack->checkpoint.weights, shapes,
                                              [&](std::size_t s, std::int64_t r) { return make_backend(stages[s], r); });
   stack->layout = actors::describe_layout(stack->ranks);
+  stack->plan_ahead = plan_ahead_pays(config, stages, std::thread::hardware_concurrency());
 
   engine::engine_config& engine_config = stack->engine_config;
   engine::scheduler_config& scheduler = engine_config.scheduler;
@@ -155,6 +167,8 @@ void log_memory_plan(const serving_stack& stack, const engine::kv_pool_size& poo
       << pool.max_model_len << ", max_num_seqs " << scheduler.max_num_seqs << "\n";
   for (const auto& stage : stack.ranks)
     for (const auto& rank : stage) log << "  " << model::describe(rank.plan) << " on " << rank.backend->name() << "\n";
+  log << "scheduler: " << (stack.plan_ahead ? "plans each step while the one before runs" : "plans each step once the one before is back")
+      << " ([scheduler] plan_ahead)\n";
 }
 
 }  // namespace glm4::cli

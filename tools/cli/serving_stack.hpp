@@ -28,6 +28,7 @@ struct serving_stack {
   std::vector<std::vector<model::rank_model>> ranks;  // [stage][tensor-parallel rank]
   std::vector<std::vector<std::uint64_t>> kv_budgets;  // [stage][rank]: KV bytes each rank may fill
   engine::engine_config engine_config;                // num_blocks: the most the pool may take
+  bool plan_ahead = false;                            // scheduler_actor_config::plan_ahead (plan_ahead_pays)
   std::string layout;                                 // how logs and errors name the devices
 };
 
@@ -38,6 +39,16 @@ struct serving_stack {
 /// build cannot do.
 std::unique_ptr<serving_stack> build_serving_stack(const config::cluster_config& config, const model::tokenizer& tokenizer,
                                                    std::ostream& log);
+
+/// CPU threads each rank of `stage` computes with: num_threads, or the machine's `cores` shared by
+/// its ranks (the ranks of a stage compute at the same time; stages take turns).
+int cpu_threads_per_rank(const config::stage_config& stage, unsigned cores);
+
+/// Whether planning ahead pays on `stages`, given a machine of `cores` and [scheduler] plan_ahead:
+/// as configured, else yes on one stage of GPUs (the host is idle while they compute), or of CPU
+/// ranks whose threads leave a core for the scheduler; no when every core computes, since the
+/// planning would then take cycles from the step it overlaps.
+bool plan_ahead_pays(const config::cluster_config& config, const std::vector<config::stage_config>& stages, unsigned cores);
 
 /// The device actors' executors: each rank reports its budget from kv_budgets.
 actors::device_layout make_serving_layout(serving_stack& stack);
