@@ -69,9 +69,10 @@ void check_group(const shard_plan& plan, const kernels::comm::communicator* grou
   if (!group || group->size() != plan.tp_size || group->rank() != plan.tp_rank)
     throw std::invalid_argument("glm4_model: tensor-parallel rank " + std::to_string(plan.tp_rank) + " of " +
                                 std::to_string(plan.tp_size) + " needs a communicator of that rank and size");
-  if (backend.kind() != kernels::device_kind::cpu)
-    throw std::invalid_argument("glm4_model: tensor parallel on " + backend.name() +
-                                " needs NCCL, which this build does not have yet; use one GPU per stage");
+  if (group->memory() != backend.kind())
+    throw std::invalid_argument("glm4_model: tensor-parallel rank " + std::to_string(plan.tp_rank) + " on " + backend.name() +
+                                " was given a communicator for " +
+                                (group->memory() == kernels::device_kind::cpu ? "host" : "GPU") + " memory");
 }
 
 // A tied head (or this rank's vocabulary slice of it) is rows of the embedding already on the

@@ -18,7 +18,8 @@ std::vector<index_range> split_layers(std::int64_t num_layers, std::int64_t num_
 
 std::vector<std::vector<rank_model>> build_sharded_layout(const model_config& config, const model_weights& full,
                                                           const std::vector<stage_shape>& stages,
-                                                          const backend_factory& make_backend) {
+                                                          const backend_factory& make_backend,
+                                                          const group_factory& make_group) {
   std::int64_t next_layer = 0;
   for (const stage_shape& stage : stages) {
     if (stage.layers.begin != next_layer)
@@ -33,13 +34,19 @@ std::vector<std::vector<rank_model>> build_sharded_layout(const model_config& co
   std::vector<std::vector<rank_model>> ranks(stages.size());
   for (std::size_t s = 0; s < stages.size(); ++s) {
     const stage_shape& stage = stages[s];
-    const auto group = stage.tp_size > 1 ? kernels::comm::make_shared_memory_group(static_cast<int>(stage.tp_size))
-                                         : std::vector<std::shared_ptr<kernels::comm::communicator>>{};
+    std::vector<kernels::backend*> backends;
     for (std::int64_t r = 0; r < stage.tp_size; ++r) {
       rank_model& rank = ranks[s].emplace_back();
+      rank.backend = make_backend(s, r);
+      backends.push_back(rank.backend.get());
+    }
+    std::vector<std::shared_ptr<kernels::comm::communicator>> group;
+    if (stage.tp_size > 1)
+      group = make_group ? make_group(s, backends) : kernels::comm::make_shared_memory_group(static_cast<int>(stage.tp_size));
+    for (std::int64_t r = 0; r < stage.tp_size; ++r) {
+      rank_model& rank = ranks[s][static_cast<std::size_t>(r)];
       rank.plan = make_shard_plan(config, stage.tp_size, r, stage.layers);
       rank.weights = shard_weights(full, config, rank.plan);
-      rank.backend = make_backend(s, r);
       if (!group.empty()) rank.tensor_parallel = group[static_cast<std::size_t>(r)];
       rank.model = std::make_unique<glm4_model>(config, rank.plan, rank.weights, *rank.backend, rank.tensor_parallel);
     }

@@ -31,12 +31,17 @@ struct rank_model {
 
 /// Makes the backend of rank `rank` of stage `stage`.
 using backend_factory = std::function<std::unique_ptr<kernels::backend>(std::size_t stage, std::int64_t rank)>;
+/// Makes the collective group of a stage's ranks over their backends (rank r's at index r); empty:
+/// a shared-memory group (CPU ranks).
+using group_factory = std::function<std::vector<std::shared_ptr<kernels::comm::communicator>>(
+    std::size_t stage, const std::vector<kernels::backend*>& backends)>;
 
 /// ranks[s][r] is rank r of stage s. Throws std::invalid_argument when the stages do not cover
 /// the layers 0..L in order, or a stage's tp size does not fit the model (make_shard_plan).
 std::vector<std::vector<rank_model>> build_sharded_layout(const model_config& config, const model_weights& full,
                                                           const std::vector<stage_shape>& stages,
-                                                          const backend_factory& make_backend);
+                                                          const backend_factory& make_backend,
+                                                          const group_factory& make_group = {});
 
 /// `num_stages` contiguous ranges over `num_layers`: stage s gets [s * L / n, (s + 1) * L / n), the
 /// split cluster.toml uses when no stage names its layers (config::resolve_for_model).

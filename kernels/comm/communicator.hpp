@@ -1,7 +1,7 @@
 // Collectives among the tensor-parallel ranks of one pipeline stage. Every rank of a group calls
 // each collective in the same order with tensors of the same shape; a rank that fails aborts the
 // group so that its peers throw instead of waiting for it forever. Implementations: shared memory
-// for CPU ranks of one process (here); NCCL for GPUs comes with the CUDA backend.
+// for CPU ranks of one process (here); NCCL for the GPUs of a stage (kernels/cuda/nccl_group).
 #pragma once
 
 #include <cstdint>
@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/backend.hpp"
 #include "kernels/tensor.hpp"
 
 namespace glm4::kernels::comm {
@@ -27,6 +28,8 @@ class communicator {
 
   virtual int rank() const = 0;
   virtual int size() const = 0;
+  /// Where the tensors it reduces live: host memory (shared memory) or a GPU's (NCCL).
+  virtual device_kind memory() const = 0;
 
   /// x (any shape) F32 becomes the element-wise sum over the ranks. Every rank ends with the
   /// same bits: each element is added in rank order 0, 1, ... whoever computes it.

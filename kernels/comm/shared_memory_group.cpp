@@ -97,6 +97,7 @@ class shared_memory_communicator : public communicator {
 
   int rank() const override { return rank_; }
   int size() const override { return group_->size(); }
+  device_kind memory() const override { return device_kind::cpu; }
 
   void all_reduce_sum(tensor& x) override {
     expect_f32(x, "all_reduce_sum input");

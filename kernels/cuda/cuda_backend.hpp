@@ -36,6 +36,11 @@ class cuda_backend final : public backend {
   std::string name() const override { return name_; }
   /// False before sm_80: BF16 weights are then stored as F16 by to_device (FP32 compute either way).
   bool native_bf16() const { return native_bf16_; }
+  int device() const { return device_; }
+  /// The stream every op of this backend runs on (cudaStream_t); collectives join it.
+  CUstream_st* stream() const { return stream_; }
+  /// Makes this backend's GPU the calling thread's current device.
+  void make_current() const { activate(); }
 
   tensor alloc(dtype type, std::vector<std::int64_t> shape) override;
   /// Asynchronous on the stream; host_src may be reused on return (pageable memory is staged).

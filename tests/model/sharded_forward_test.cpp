@@ -219,4 +219,41 @@ TEST_CASE("a later stage refuses a step without hidden states, and a whole model
   CHECK_THROWS_WITH(second.forward(batch, cache, wrong), Catch::Contains("hidden states of 3 values"));
 }
 
+TEST_CASE("a stage's ranks get their group from the factory, and refuse one for another device's memory",
+          "[model][shard]") {
+  // Shared memory that claims to reduce GPU tensors, as an NCCL group handed to CPU ranks would.
+  struct gpu_claiming : kernels::comm::communicator {
+    explicit gpu_claiming(std::shared_ptr<kernels::comm::communicator> inner) : inner(std::move(inner)) {}
+    int rank() const override { return inner->rank(); }
+    int size() const override { return inner->size(); }
+    kernels::device_kind memory() const override { return kernels::device_kind::cuda; }
+    void all_reduce_sum(kernels::tensor& x) override { inner->all_reduce_sum(x); }
+    void gather_columns(const kernels::tensor& local, kernels::tensor* full) override { inner->gather_columns(local, full); }
+    void broadcast_host(std::span<std::int32_t> values) override { inner->broadcast_host(values); }
+    void abort(const std::string& why) override { inner->abort(why); }
+    std::shared_ptr<kernels::comm::communicator> inner;
+  };
+  const test::random_model made = test::make_random_model(checkpoint_layout::glm4);
+  const std::vector<stage_shape> stages{{{0, made.config.num_layers}, 2}};
+  const auto cpu = [](std::size_t, std::int64_t) { return kernels::make_cpu_backend(1); };
+  std::size_t num_calls = 0;
+  const auto ranks = build_sharded_layout(made.config, made.weights, stages, cpu,
+                                          [&](std::size_t stage, const std::vector<kernels::backend*>& backends) {
+                                            ++num_calls;
+                                            CHECK(stage == 0);
+                                            CHECK(backends.size() == 2);
+                                            return kernels::comm::make_shared_memory_group(2);
+                                          });
+  CHECK(num_calls == 1);
+  CHECK(ranks[0][1].tensor_parallel->rank() == 1);
+  CHECK_THROWS_WITH(build_sharded_layout(made.config, made.weights, stages, cpu,
+                                         [](std::size_t, const std::vector<kernels::backend*>&) {
+                                           std::vector<std::shared_ptr<kernels::comm::communicator>> group;
+                                           for (auto& member : kernels::comm::make_shared_memory_group(2))
+                                             group.push_back(std::make_shared<gpu_claiming>(member));
+                                           return group;
+                                         }),
+                    Catch::Contains("was given a communicator for GPU memory"));
+}
+
 }  // namespace glm4::model

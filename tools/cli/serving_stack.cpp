@@ -14,6 +14,7 @@
 #ifdef GLM4_HAVE_CUDA
 #include "kernels/cuda/cuda_backend.hpp"
 #include "kernels/cuda/device_query.hpp"
+#include "kernels/cuda/nccl_group.hpp"
 #endif
 
 namespace glm4::cli {
@@ -40,6 +41,22 @@ std::unique_ptr<kernels::backend> make_backend(const config::stage_config& stage
 #else
   throw std::runtime_error("this glm4-actor was built without CUDA (nvcc was not found at build time); use cpu devices "
                            "or rebuild with -DGLM4_CUDA=ON");
+#endif
+}
+
+// The collectives of a stage's ranks: shared memory between CPU ranks, NCCL between GPUs.
+std::vector<std::shared_ptr<kernels::comm::communicator>> make_group(const std::vector<kernels::backend*>& backends) {
+  const auto on_gpu = [](const kernels::backend* b) { return b->kind() == kernels::device_kind::cuda; };
+  if (std::none_of(backends.begin(), backends.end(), on_gpu))
+    return kernels::comm::make_shared_memory_group(static_cast<int>(backends.size()));
+  if (!std::all_of(backends.begin(), backends.end(), on_gpu))
+    throw std::runtime_error("a stage's ranks must all be CPU ranks or all GPUs: tensor parallel cannot mix them");
+#ifdef GLM4_HAVE_CUDA
+  std::vector<kernels::cuda::cuda_backend*> gpus;
+  for (kernels::backend* backend : backends) gpus.push_back(&dynamic_cast<kernels::cuda::cuda_backend&>(*backend));
+  return kernels::cuda::make_nccl_group(gpus);
+#else
+  throw std::logic_error("a GPU backend in a build without CUDA");
 #endif
 }
 
@@ -122,7 +139,10 @@ std::unique_ptr<serving_stack> build_serving_stack(const config::cluster_config&
   for (std::size_t s = 0; s < stages.size(); ++s)
     shapes.push_back({{ranges[s].begin, ranges[s].end}, stages[s].tp_size()});
   stack->ranks = model::build_sharded_layout(model_config, stack->checkpoint.weights, shapes,
-                                             [&](std::size_t s, std::int64_t r) { return make_backend(stages[s], r); });
+                                             [&](std::size_t s, std::int64_t r) { return make_backend(stages[s], r); },
+                                             [](std::size_t, const std::vector<kernels::backend*>& backends) {
+                                               return make_group(backends);
+                                             });
   stack->layout = actors::describe_layout(stack->ranks);
   stack->plan_ahead = plan_ahead_pays(config, stages, std::thread::hardware_concurrency());
 

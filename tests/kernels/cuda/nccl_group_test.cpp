@@ -1,0 +1,120 @@
+// The NCCL collectives of a stage's GPUs (kernels/cuda/nccl_group) against host arithmetic, one
+// thread per rank as device actors run them. Skipped with fewer than two GPUs or without NCCL.
+#include <catch2/catch.hpp>
+
+#include <cuda_runtime.h>
+
+#include <functional>
+#include <future>
+#include <memory>
+#include <vector>
+
+#include "kernels/cuda/cuda_backend.hpp"
+#include "kernels/cuda/nccl_group.hpp"
+#include "tests/kernels/cuda/gpu_test_support.hpp"
+
+namespace glm4::kernels::cuda {
+namespace {
+
+bool have_two_gpus_or_skip() {
+  if (!test::have_gpu_or_skip()) return false;
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess || count < 2 || !have_nccl()) {
+    WARN("GPU test skipped: needs two GPUs and NCCL (found " << count << " GPU(s), NCCL "
+         << (have_nccl() ? "linked" : "not linked") << ")");
+    return false;
+  }
+  return true;
+}
+
+struct two_ranks {
+  std::vector<std::unique_ptr<cuda_backend>> backends;
+  std::vector<std::shared_ptr<comm::communicator>> group;
+
+  two_ranks() {
+    for (int device = 0; device < 2; ++device) backends.push_back(std::make_unique<cuda_backend>(device));
+    std::vector<cuda_backend*> raw{backends[0].get(), backends[1].get()};
+    group = make_nccl_group(raw);
+  }
+
+  // body(rank) on one thread per rank; rethrows the first failure.
+  void on_every_rank(const std::function<void(int)>& body) {
+    std::vector<std::future<void>> ranks;
+    for (int rank = 0; rank < 2; ++rank) ranks.push_back(std::async(std::launch::async, body, rank));
+    for (auto& rank : ranks) rank.get();
+  }
+
+  tensor upload(int rank, const std::vector<float>& values, std::vector<std::int64_t> shape) {
+    tensor t = backends[static_cast<std::size_t>(rank)]->alloc(dtype::f32, std::move(shape));
+    backends[static_cast<std::size_t>(rank)]->upload(t, values.data());
+    return t;
+  }
+
+  std::vector<float> download(int rank, const tensor& t) {
+    std::vector<float> host(static_cast<std::size_t>(t.numel()));
+    backends[static_cast<std::size_t>(rank)]->download(t, host.data());
+    return host;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("nccl all_reduce_sum gives both GPUs the same sum", "[cuda][nccl]") {
+  if (!have_two_gpus_or_skip()) return;
+  two_ranks ranks;
+  CHECK(ranks.group[0]->memory() == device_kind::cuda);
+  std::vector<std::vector<float>> results(2);
+  ranks.on_every_rank([&](int rank) {
+    std::vector<float> values(1000);
+    for (std::size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i) * 0.5f + static_cast<float>(rank);
+    tensor x = ranks.upload(rank, values, {10, 100});
+    ranks.group[static_cast<std::size_t>(rank)]->all_reduce_sum(x);
+    results[static_cast<std::size_t>(rank)] = ranks.download(rank, x);
+  });
+  CHECK(results[0] == results[1]);  // bit for bit
+  for (std::size_t i = 0; i < results[0].size(); ++i) REQUIRE(results[0][i] == static_cast<float>(i) + 1.0f);
+}
+
+TEST_CASE("nccl gather_columns lays uneven column slices side by side on rank 0", "[cuda][nccl]") {
+  if (!have_two_gpus_or_skip()) return;
+  two_ranks ranks;
+  const std::int64_t rows = 3, widths[2] = {5, 2};
+  std::vector<float> gathered;
+  ranks.on_every_rank([&](int rank) {
+    const std::int64_t w = widths[rank];
+    std::vector<float> local(static_cast<std::size_t>(rows * w));
+    for (std::int64_t r = 0; r < rows; ++r)
+      for (std::int64_t c = 0; c < w; ++c) local[static_cast<std::size_t>(r * w + c)] = static_cast<float>(rank * 100 + r * 10 + c);
+    const tensor part = ranks.upload(rank, local, {rows, w});
+    if (rank == 0) {
+      tensor full = ranks.backends[0]->alloc(dtype::f32, {rows, widths[0] + widths[1]});
+      ranks.group[0]->gather_columns(part, &full);
+      gathered = ranks.download(0, full);
+    } else {
+      ranks.group[1]->gather_columns(part, nullptr);
+      ranks.backends[1]->synchronize();
+    }
+  });
+  for (std::int64_t r = 0; r < rows; ++r)
+    for (std::int64_t c = 0; c < 7; ++c) {
+      const float want = c < 5 ? static_cast<float>(r * 10 + c) : static_cast<float>(100 + r * 10 + (c - 5));
+      CHECK(gathered[static_cast<std::size_t>(r * 7 + c)] == want);
+    }
+}
+
+TEST_CASE("nccl broadcast_host hands rank 0's ids to rank 1, and an aborted group throws", "[cuda][nccl]") {
+  if (!have_two_gpus_or_skip()) return;
+  two_ranks ranks;
+  std::vector<std::int32_t> received;
+  ranks.on_every_rank([&](int rank) {
+    std::vector<std::int32_t> ids = rank == 0 ? std::vector<std::int32_t>{7, 151551, 0, 42} : std::vector<std::int32_t>(4, -1);
+    ranks.group[static_cast<std::size_t>(rank)]->broadcast_host(ids);
+    if (rank == 1) received = ids;
+  });
+  CHECK(received == std::vector<std::int32_t>{7, 151551, 0, 42});
+  ranks.group[1]->abort("rank 1 is down");
+  tensor x = ranks.upload(0, {1.0f}, {1});
+  CHECK_THROWS_WITH(ranks.group[0]->all_reduce_sum(x), Catch::Contains("rank 1 is down"));
+}
+
+}  // namespace glm4::kernels::cuda
