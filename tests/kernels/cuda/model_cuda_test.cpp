@@ -7,7 +7,14 @@
 #include <cmath>
 #include <span>
 
+#include <cuda_runtime.h>
+
+#include <future>
+
 #include "kernels/cuda/cuda_backend.hpp"
+#include "kernels/cuda/nccl_group.hpp"
+#include "model/kv_cache.hpp"
+#include "model/sharded_layout.hpp"
 #include "model/checkpoint/checkpoint_loader.hpp"
 #include "model/glm4_model.hpp"
 #include "model/sequence_runner.hpp"
@@ -88,6 +95,51 @@ TEST_CASE("the CUDA forward matches transformers on every fixture checkpoint", "
   }
   WARN(model_dir << " on " << backend->name() << ": max |diff| prefill " << worst_prefill << ", decode "
                  << worst_decode << " (logit scale " << reference.logit_scale << ")");
+}
+
+TEST_CASE("two GPUs splitting every layer (NCCL) match transformers' prefill logits", "[cuda][model][parity][nccl]") {
+  if (!have_gpu_or_skip()) return;
+  int num_gpus = 0;
+  if (cudaGetDeviceCount(&num_gpus) != cudaSuccess || num_gpus < 2 || !kernels::cuda::have_nccl()) {
+    WARN("GPU test skipped: needs two GPUs and NCCL (found " << num_gpus << " GPU(s))");
+    return;
+  }
+  const std::string model_dir = GENERATE(as<std::string>{}, "glm4-f32", "glm-bf16");
+  CAPTURE(model_dir);
+  const model::checkpoint checkpoint = model::load_checkpoint(test_data_dir() / "models" / model_dir);
+  const reference_set reference = reference_for(model_dir);
+  const double tolerance = (reference.bf16_weights ? 3e-2 : (reference.f32_compute ? 1e-4 : 2e-2)) * reference.logit_scale;
+  const auto vocab = static_cast<std::size_t>(checkpoint.config.vocab_size);
+  const std::vector<model::stage_shape> stages{{{0, checkpoint.config.num_layers}, 2}};
+  auto ranks = model::build_sharded_layout(
+      checkpoint.config, checkpoint.weights, stages,
+      [](std::size_t, std::int64_t rank) { return kernels::make_cuda_backend(static_cast<int>(rank)); },
+      [](std::size_t, const std::vector<kernels::backend*>& backends) {
+        std::vector<kernels::cuda::cuda_backend*> gpus;
+        for (kernels::backend* b : backends) gpus.push_back(&dynamic_cast<kernels::cuda::cuda_backend&>(*b));
+        return kernels::cuda::make_nccl_group(gpus);
+      });
+  const reference_prompt& prompt = reference.prompts.front();
+  const auto num_tokens = static_cast<std::int64_t>(prompt.ids.size());
+  const std::int64_t num_blocks = (num_tokens + 15) / 16;
+  std::vector<std::int32_t> blocks(static_cast<std::size_t>(num_blocks));
+  for (std::size_t b = 0; b < blocks.size(); ++b) blocks[b] = static_cast<std::int32_t>(b);
+  model::step_batch batch;
+  batch.block_size = 16;
+  model::add_sequence(batch, prompt.ids, 0, blocks, model::logit_rows::all);
+  std::vector<std::unique_ptr<model::kv_cache>> caches;
+  for (auto& rank : ranks[0])
+    caches.push_back(std::make_unique<model::kv_cache>(*rank.backend, rank.model->config(), num_blocks, 16));
+  // Both ranks at once, as their device actors run them: the collectives need both.
+  std::vector<std::future<std::vector<float>>> results;
+  for (std::size_t r = 0; r < 2; ++r)
+    results.push_back(std::async(std::launch::async, [&, r] { return ranks[0][r].model->forward_logits(batch, *caches[r]); }));
+  const std::vector<float> logits = results[0].get();
+  results[1].get();
+  REQUIRE(logits.size() == prompt.ids.size() * vocab);
+  const double error = max_abs_error(logits, prompt.prefill_logits.as<float>(), logits.size());
+  INFO("prefill max |diff| " << error << " (tolerance " << tolerance << ")");
+  CHECK(error <= tolerance);
 }
 
 }  // namespace glm4::test
