@@ -46,6 +46,10 @@ TEST_CASE("bad arguments give one error line, the usage and exit code 2", "[cli]
   require_usage_error({"generate", "--model", GLM4_TEST_DATA_DIR, "--prompt", "hi", "--max-tokens", "many"}, "many");
   require_usage_error({"generate", "--model", "/nonexistent/model", "--prompt", "hi"}, "/nonexistent/model");
   require_usage_error({"generate", "--model", GLM4_TEST_DATA_DIR}, "--prompt");
+  const std::string model = std::string(GLM4_TEST_DATA_DIR) + "/models/glm-bf16";
+  require_usage_error({"bench", "--model", model, "--device", "gpu"}, "--device: 'gpu' is not cpu or cuda:N");
+  require_usage_error({"bench", "--model", model, "--device", "cuda:0", "--tp", "2"}, "--tp and --pp run CPU ranks");
+  require_usage_error({"bench", "--model", model, "--plan-ahead", "maybe"}, "--plan-ahead");
 }
 
 TEST_CASE("an out-of-range sampling flag is named as the user typed it", "[cli]") {

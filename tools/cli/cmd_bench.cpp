@@ -22,7 +22,12 @@
 #include "kernels/backend.hpp"
 #include "model/checkpoint/checkpoint_loader.hpp"
 #include "model/tokenizer/tokenizer.hpp"
+#include "config/device_spec.hpp"
 #include "tools/cli/cli_support.hpp"
+
+#ifdef GLM4_HAVE_CUDA
+#include "kernels/cuda/cuda_backend.hpp"
+#endif
 
 namespace glm4::cli {
 namespace {
@@ -40,6 +45,7 @@ struct bench_flags {
   bool json = false;
   bool through_actors = false;
   std::string plan_ahead = "auto";
+  std::string device = "cpu";
   int threads = 0;
   int tp = 1;
   int pp = 1;
@@ -265,19 +271,31 @@ int run_bench(const CLI::App& command, const bench_flags& flags) {
   config.vocab_size = checkpoint.config.vocab_size;
 
   // CPU ranks: tp per stage, pp stages; the threads are split over a stage's ranks, which run
-  // together (stages take turns).
+  // together (stages take turns). Or one GPU.
   const bool sharded = flags.tp > 1 || flags.pp > 1;
+  const auto device = flags.device == "cpu" ? std::optional<config::device_spec>(config::device_spec{})
+                                            : config::parse_device(flags.device);
+  if (!device) throw usage_error(command, "--device: '" + flags.device + "' is not cpu or cuda:N");
+  const bool on_gpu = device->kind == config::device_kind::cuda;
+  if (on_gpu && sharded) throw usage_error(command, "--tp and --pp run CPU ranks; leave --device at cpu with them");
   const int total_threads = flags.threads > 0 ? flags.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const int rank_threads = sharded ? std::max(1, total_threads / flags.tp) : flags.threads;
   // As serve decides (plan_ahead_pays): on one stage whose threads leave a core for the scheduler.
   const int computing_threads = sharded ? rank_threads * flags.tp : total_threads;
   const bool plan_ahead = flags.plan_ahead == "on" ||
                           (flags.plan_ahead == "auto" && flags.pp == 1 &&
-                           static_cast<unsigned>(computing_threads) < std::max(1u, std::thread::hardware_concurrency()));
+                           (on_gpu || static_cast<unsigned>(computing_threads) < std::max(1u, std::thread::hardware_concurrency())));
   std::vector<model::stage_shape> stages;
   for (const auto& layers : model::split_layers(checkpoint.config.num_layers, flags.pp)) stages.push_back({layers, flags.tp});
   auto ranks = model::build_sharded_layout(checkpoint.config, checkpoint.weights, stages,
-                                           [&](std::size_t, std::int64_t) { return kernels::make_cpu_backend(rank_threads); });
+                                           [&](std::size_t, std::int64_t) -> std::unique_ptr<kernels::backend> {
+                                             if (!on_gpu) return kernels::make_cpu_backend(rank_threads);
+#ifdef GLM4_HAVE_CUDA
+                                             return kernels::make_cuda_backend(device->index);
+#else
+                                             throw std::runtime_error("this glm4-actor was built without CUDA; --device cuda needs nvcc at build time");
+#endif
+                                           });
   const std::string layout = actors::describe_layout(ranks);
 
   engine::sampling_params params;
@@ -370,6 +388,7 @@ command_runner add_bench_command(CLI::App& command) {
                      "Through actors: plan each step while the one before runs (auto: when the threads leave a core free, as serve)")
       ->check(CLI::IsMember({"auto", "on", "off"}))
       ->capture_default_str();
+  command.add_option("--device", flags->device, "cpu, or cuda:N to run on that GPU (one rank)")->capture_default_str();
   command.add_option("--threads", flags->threads, "CPU threads in all (0 = all), split over a stage's ranks")
       ->check(CLI::NonNegativeNumber);
   command.add_option("--tp", flags->tp, "Tensor-parallel CPU ranks per stage (implies --through-actors when above 1)")
