@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Issue 7's GPU checks as one prepared command for the device tool (one H100/H200, nothing reachable, CUDA, CMake,
+# ninja, PyTorch and transformers installed; our Debian packages carried as .debs by tools/gpu/fetch_deps.sh):
+#   device run: command "bash tools/gpu/session.sh", carry [".gpu-deps"], timeout_s 600
+# Steps, each logged under $OUT and each allowed to fail without stopping the rest:
+#   1. unpack the .debs under /tmp/deps; configure and build (Release, this GPU's architecture only);
+#   2. ctest -L gpu (every kernel against the CPU backend, the forward against transformers; NCCL tests skip on
+#      one GPU); doctor;
+#   3. glm-4-9b with random BF16 weights: device copy bandwidth (the decode bound), glm4-actor bench at
+#      concurrency 1 and 64 on cuda:0, and transformers generate (device_map auto, BF16) at batch 1 and 64.
+# GLM4_GPU_STEPS="build test bench" picks steps (default: all three).
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+out=${OUT:-/tmp/gpu-out}
+steps=${GLM4_GPU_STEPS:-"build test bench"}
+deps=/tmp/deps
+build=/tmp/glm4-build
+mkdir -p "$out"
+started=$(date +%s)
+log() { echo "[$(($(date +%s) - started)) s] $*" | tee -a "$out/session.txt"; }
+
+export LD_LIBRARY_PATH="$deps/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export PKG_CONFIG_PATH="$deps/usr/lib/x86_64-linux-gnu/pkgconfig:$deps/usr/share/pkgconfig"
+
+if [[ $steps == *build* ]]; then
+  nvidia-smi --query-gpu=name,compute_cap,memory.total,driver_version --format=csv | tee "$out/gpu.txt"
+  arch=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr -d .)
+  mkdir -p "$deps"
+  for deb in .gpu-deps/*.deb; do dpkg -x "$deb" "$deps"; done
+  # The .pc files name prefix=/usr; here the packages live under $deps.
+  sed -i "s|^prefix=/usr\$|prefix=$deps/usr|" "$deps"/usr/lib/x86_64-linux-gnu/pkgconfig/*.pc "$deps"/usr/share/pkgconfig/*.pc
+  log "configure for sm_${arch}"
+  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DGLM4_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="${arch}-real" \
+    -DCMAKE_PREFIX_PATH="$deps/usr" -DCMAKE_INCLUDE_PATH="$deps/usr/include" \
+    -DCMAKE_LIBRARY_PATH="$deps/usr/lib/x86_64-linux-gnu" >"$out/configure.log" 2>&1 || log "configure FAILED (configure.log)"
+  log "build"
+  ninja -C "$build" >"$out/build.log" 2>&1 || log "build FAILED (build.log)"
+fi
+
+if [[ $steps == *test* ]]; then
+  log "ctest -L gpu"
+  (cd "$build" && ctest -L gpu --output-on-failure --timeout 300) >"$out/gpu_tests.log" 2>&1 || log "gpu tests FAILED"
+  grep -E "tests passed|tests failed" "$out/gpu_tests.log" | tee -a "$out/session.txt"
+  "$build/glm4-actor" doctor >"$out/doctor.txt" 2>&1 || log "doctor FAILED"
+fi
+
+if [[ $steps == *bench* ]]; then
+  model=/tmp/g9b
+  log "make-model glm-4-9b"
+  "$build/glm4-actor" make-model --preset glm-4-9b --layout glm --dtype bf16 --seed 1 --out "$model" >"$out/make_model.log" 2>&1 ||
+    log "make-model FAILED"
+  log "device copy bandwidth"
+  python3 - >"$out/bandwidth.json" <<'PY' || log "bandwidth FAILED"
+import json, torch
+x = torch.empty(2 << 30, dtype=torch.uint8, device="cuda")  # 2 GiB
+y = torch.empty_like(x)
+for _ in range(3):
+    y.copy_(x)
+torch.cuda.synchronize()
+start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+start.record()
+for _ in range(10):
+    y.copy_(x)
+end.record()
+torch.cuda.synchronize()
+seconds = start.elapsed_time(end) / 1000 / 10
+# A copy reads and writes every byte: decode reads the weights once per step, so the bound uses read bandwidth.
+print(json.dumps({"device": torch.cuda.get_device_name(), "copy_bytes": x.numel(),
+                  "read_plus_write_gb_s": 2 * x.numel() / seconds / 1e9, "read_gb_s": x.numel() / seconds / 1e9}))
+PY
+  cat "$out/bandwidth.json"
+  bench() {
+    "$build/glm4-actor" bench --model "$model" --device cuda:0 --input-len 128 --output-len 128 --json "$@"
+  }
+  log "glm4-actor bench, concurrency 1"
+  bench --num-prompts 4 --concurrency 1 >"$out/ours_c1.json" 2>"$out/ours_c1.log" || log "bench c1 FAILED"
+  log "glm4-actor bench, concurrency 64"
+  bench --num-prompts 256 --concurrency 64 >"$out/ours_c64.json" 2>"$out/ours_c64.log" || log "bench c64 FAILED"
+  log "glm4-actor bench, concurrency 64, through actors"
+  bench --num-prompts 256 --concurrency 64 --through-actors >"$out/ours_c64_actors.json" 2>>"$out/ours_c64.log" ||
+    log "bench c64 actors FAILED"
+  peer() {
+    python3 tools/bench/transformers_generate_peer.py --model "$model" --input-len 128 --output-len 128 --device-map auto "$@"
+  }
+  log "transformers generate, batch 1"
+  peer --batch 1 --num-prompts 2 >"$out/peer_c1.json" 2>"$out/peer.log" || log "peer c1 FAILED"
+  log "transformers generate, batch 64"
+  peer --batch 64 --num-prompts 64 >"$out/peer_c64.json" 2>>"$out/peer.log" || log "peer c64 FAILED"
+  cat "$out"/ours_*.json "$out"/peer_*.json
+fi
+log "done"
