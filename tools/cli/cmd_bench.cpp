@@ -24,6 +24,7 @@
 #include "model/tokenizer/tokenizer.hpp"
 #include "config/device_spec.hpp"
 #include "tools/cli/cli_support.hpp"
+#include "tools/cli/serving_stack.hpp"
 
 #ifdef GLM4_HAVE_CUDA
 #include "kernels/cuda/cuda_backend.hpp"
@@ -280,11 +281,11 @@ int run_bench(const CLI::App& command, const bench_flags& flags) {
   if (on_gpu && sharded) throw usage_error(command, "--tp and --pp run CPU ranks; leave --device at cpu with them");
   const int total_threads = flags.threads > 0 ? flags.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const int rank_threads = sharded ? std::max(1, total_threads / flags.tp) : flags.threads;
-  // As serve decides (plan_ahead_pays): on one stage whose threads leave a core for the scheduler.
+  // As serve decides: one stage, and plan_ahead_pays.
   const int computing_threads = sharded ? rank_threads * flags.tp : total_threads;
   const bool plan_ahead = flags.plan_ahead == "on" ||
                           (flags.plan_ahead == "auto" && flags.pp == 1 &&
-                           (on_gpu || static_cast<unsigned>(computing_threads) < std::max(1u, std::thread::hardware_concurrency())));
+                           plan_ahead_pays(on_gpu, static_cast<unsigned>(computing_threads), std::thread::hardware_concurrency()));
   std::vector<model::stage_shape> stages;
   for (const auto& layers : model::split_layers(checkpoint.config.num_layers, flags.pp)) stages.push_back({layers, flags.tp});
   auto ranks = model::build_sharded_layout(checkpoint.config, checkpoint.weights, stages,

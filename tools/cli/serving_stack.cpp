@@ -96,9 +96,12 @@ bool plan_ahead_pays(const config::cluster_config& config, const std::vector<con
   const config::stage_config& stage = stages.front();
   const bool on_cpu = std::any_of(stage.devices.begin(), stage.devices.end(),
                                   [](const config::device_spec& d) { return d.kind == config::device_kind::cpu; });
-  if (!on_cpu) return true;
   const auto computing = static_cast<unsigned>(cpu_threads_per_rank(stage, cores)) * static_cast<unsigned>(stage.devices.size());
-  return computing < cores;
+  return plan_ahead_pays(!on_cpu, computing, cores);
+}
+
+bool plan_ahead_pays(bool on_gpu, unsigned computing_threads, unsigned cores) {
+  return on_gpu || computing_threads < std::max(1u, cores);
 }
 
 std::optional<kernels::dtype> weight_dtype(config::model_dtype dtype) {

@@ -49,6 +49,8 @@ int cpu_threads_per_rank(const config::stage_config& stage, unsigned cores);
 /// ranks whose threads leave a core for the scheduler; no when every core computes, since the
 /// planning would then take cycles from the step it overlaps.
 bool plan_ahead_pays(const config::cluster_config& config, const std::vector<config::stage_config>& stages, unsigned cores);
+/// The rule itself, for one stage: yes on GPUs, or when `computing_threads` leave one of `cores` free.
+bool plan_ahead_pays(bool on_gpu, unsigned computing_threads, unsigned cores);
 
 /// The device actors' executors: each rank reports its budget from kv_budgets.
 actors::device_layout make_serving_layout(serving_stack& stack);
