@@ -3,18 +3,28 @@
 
 #include <stdexcept>
 
+#include "engine/device_sampling.hpp"
+
 namespace glm4::engine {
+namespace {
+
+sampling_site default_site(const kernels::backend& backend) {
+  return backend.kind() == kernels::device_kind::cpu ? sampling_site::host : sampling_site::device;
+}
+
+}  // namespace
 
 local_executor::local_executor(model::glm4_model& model, std::int64_t num_blocks, std::int32_t block_size,
                                std::vector<token_id> eos_token_ids, logprobs_source source)
     : model_(model), block_size_(block_size),
       kv_budget_bytes_(static_cast<std::uint64_t>(num_blocks) * model::kv_cache::bytes_per_block(model.config(), block_size)),
       cache_(std::in_place, model.backend(), model.config(), num_blocks, block_size),
-      sampler_(std::move(eos_token_ids), source) {}
+      sampler_(std::move(eos_token_ids), source), sampling_site_(default_site(model.backend())) {}
 
 local_executor::local_executor(model::glm4_model& model, kv_budget budget, std::int32_t block_size,
                                std::vector<token_id> eos_token_ids, logprobs_source source)
-    : model_(model), block_size_(block_size), kv_budget_bytes_(budget.bytes), sampler_(std::move(eos_token_ids), source) {}
+    : model_(model), block_size_(block_size), kv_budget_bytes_(budget.bytes), sampler_(std::move(eos_token_ids), source),
+      sampling_site_(default_site(model.backend())) {}
 
 void local_executor::fill_fed_tokens(model::step_batch& batch, std::span<const fed_token> fed,
                                      std::span<const sample_result> previous) {
@@ -92,6 +102,11 @@ stage_output local_executor::execute_stage(const model::step_batch& batch, std::
     logits_.clear();
     return output;
   }
+  if (sampling_site_ == sampling_site::device && can_sample_on_device(rows)) {
+    output.samples = sample_on_device(model_.forward(batch, kv, hidden_in), rows);
+    logits_.clear();
+    return output;
+  }
   logits_ = model_.forward_logits(batch, kv, hidden_in);
   const auto vocab = static_cast<std::size_t>(model_.config().vocab_size);
   output.samples.reserve(rows.size());
@@ -100,6 +115,16 @@ stage_output local_executor::execute_stage(const model::step_batch& batch, std::
     output.samples.push_back(sampler_.sample(row, *rows[r].params, rows[r].state));
   }
   return output;
+}
+
+std::vector<sample_result> local_executor::sample_on_device(const kernels::tensor& logits,
+                                                             std::span<const row_sampling> rows) {
+  const device_sampling_batch sampling = make_device_sampling_batch(rows, sampler_.eos_token_ids());
+  std::vector<std::int32_t> ids(rows.size());
+  model_.backend().sample_rows(ids, logits, sampling.rows, sampling.edits);
+  std::vector<sample_result> samples(rows.size());
+  for (std::size_t r = 0; r < rows.size(); ++r) samples[r].token = ids[r];
+  return samples;
 }
 
 }  // namespace glm4::engine

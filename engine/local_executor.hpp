@@ -1,4 +1,6 @@
-// The in-process executor: glm4_model on a backend, its paged KV cache, and the host sampler.
+// The in-process executor: glm4_model on a backend, its paged KV cache, and sampling: on the
+// device (backend::sample_rows) for a GPU, on the host (engine::sampler) for the CPU and for any
+// step with a row that asks for logprobs.
 // Over one rank of a sharded layout it runs that rank's part of a step (execute_stage); a whole
 // model runs all of it (execute).
 #pragma once
@@ -19,6 +21,9 @@ namespace glm4::engine {
 struct kv_budget {
   std::uint64_t bytes = 0;
 };
+
+/// Where the logit rows of a step are sampled; the tokens are the same either way.
+enum class sampling_site { host, device };
 
 class local_executor : public step_executor {
  public:
@@ -44,24 +49,30 @@ class local_executor : public step_executor {
   void fill_fed_tokens(model::step_batch& batch, std::span<const fed_token> fed,
                        std::span<const sample_result> previous) override;
 
+  /// By default the device for a GPU backend and the host for the CPU one.
+  sampling_site sampling() const { return sampling_site_; }
+  void set_sampling(sampling_site site) { sampling_site_ = site; }
+
   memory_report memory() const override;
   /// Reallocates the cache unless it already has num_blocks blocks.
   void allocate_kv_pool(std::int64_t num_blocks) override;
 
   /// The logits (R, V) row-major of the last step, on the host (tests compare them); empty off
-  /// the sampling rank.
+  /// the sampling rank and when the device sampled.
   const std::vector<float>& last_logits() const { return logits_; }
   /// Throws std::logic_error before allocate_kv_pool on an executor made with a budget.
   model::kv_cache& cache();
 
  private:
   void copy_block(const block_copy& copy);
+  std::vector<sample_result> sample_on_device(const kernels::tensor& logits, std::span<const row_sampling> rows);
 
   model::glm4_model& model_;
   std::int32_t block_size_;
   std::uint64_t kv_budget_bytes_;
   std::optional<model::kv_cache> cache_;
   sampler sampler_;
+  sampling_site sampling_site_;
   std::vector<float> logits_;
   std::vector<unsigned char> staging_;  // one block of one layer's keys or values
 };

@@ -7,9 +7,11 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "kernels/sampling_spec.hpp"
 #include "kernels/tensor.hpp"
 
 namespace glm4::kernels {
@@ -86,6 +88,11 @@ class backend {
 
   /// out (R, H) = x[rows[r]]; x (T, H) F32; rows I32 (R). Picks the rows that need logits.
   virtual void gather_rows(tensor& out, const tensor& x, const tensor& rows) = 0;
+
+  /// ids[r] = the token row r of logits (R, V) F32 samples under rows[r] (kernels/sampling_spec.hpp);
+  /// rows has R entries and its edits index into `edits`. Waits for the result, like download().
+  virtual void sample_rows(std::span<std::int32_t> ids, const tensor& logits, std::span<const row_sampling_spec> rows,
+                           std::span<const token_edit> edits) = 0;
 };
 
 /// The CPU backend; num_threads 0 means one per hardware thread.

@@ -67,6 +67,10 @@ class cpu_backend final : public backend {
   void gather_rows(tensor& out, const tensor& x, const tensor& rows) override {
     cpu::gather_rows(out, x, rows, num_threads_);
   }
+  void sample_rows(std::span<std::int32_t> ids, const tensor& logits, std::span<const row_sampling_spec> rows,
+                   std::span<const token_edit> edits) override {
+    cpu::sample_rows(ids, logits, rows, edits, num_threads_);
+  }
 
  private:
   int num_threads_;

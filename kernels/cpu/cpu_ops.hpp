@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "kernels/backend.hpp"
 #include "kernels/tensor.hpp"
@@ -20,6 +21,13 @@ void paged_attention(tensor& out, const tensor& q, const tensor& k_cache, const 
 void swiglu(tensor& out, const tensor& gate_up, int num_threads);
 void add_inplace(tensor& x, const tensor& y, int num_threads);
 void gather_rows(tensor& out, const tensor& x, const tensor& rows, int num_threads);
+void sample_rows(std::span<std::int32_t> ids, const tensor& logits, std::span<const row_sampling_spec> rows,
+                 std::span<const token_edit> edits, int num_threads);
+
+/// Throws std::invalid_argument unless logits is F32 (R, V) with V > 0, ids and rows have R
+/// entries, and every row's edits lie inside `edits` (shared with the CUDA backend).
+void expect_sampling_args(std::span<std::int32_t> ids, const tensor& logits, std::span<const row_sampling_spec> rows,
+                          std::span<const token_edit> edits);
 
 /// Ops below this many elements run on one thread: waking the team costs more than it saves.
 inline constexpr std::int64_t min_parallel_elements = 1 << 15;

@@ -20,6 +20,7 @@
 #include "kernels/cuda/paged_attention.cuh"
 #include "kernels/cuda/rms_norm.cuh"
 #include "kernels/cuda/rotary.cuh"
+#include "kernels/cuda/sample_rows.cuh"
 #include "kernels/cuda/store_kv.cuh"
 #include "kernels/cuda/swiglu.cuh"
 
@@ -108,6 +109,14 @@ tensor cuda_backend::to_device(const tensor& host) {
 }
 
 void cuda_backend::synchronize() { CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+
+tensor& cuda_backend::at_least(tensor& buffer, dtype type, std::int64_t count) {
+  if (buffer.empty() || buffer.type != type || buffer.numel() < count) {
+    buffer = {};  // cudaFree waits for the kernels still reading the old buffer
+    buffer = alloc(type, {std::max<std::int64_t>(count, 1)});
+  }
+  return buffer;
+}
 
 void* cuda_backend::scratch(std::size_t bytes) {
   if (scratch_.nbytes() < bytes) {
@@ -276,6 +285,28 @@ void cuda_backend::gather_rows(tensor& out, const tensor& x, const tensor& rows)
   if (out.data == x.data && rows.dim(0) > 0) throw std::invalid_argument("gather_rows: out must not alias x");
   activate();
   launch_gather_rows(out.as<float>(), x.as<float>(), rows.as<std::int32_t>(), rows.dim(0), x.dim(0), x.dim(1), stream_);
+}
+
+void cuda_backend::sample_rows(std::span<std::int32_t> ids, const tensor& logits, std::span<const row_sampling_spec> rows,
+                               std::span<const token_edit> edits) {
+  cpu::expect_sampling_args(ids, logits, rows, edits);
+  const std::int64_t num_rows = logits.dim(0);
+  if (num_rows == 0) return;
+  activate();
+  // Plain structs of fixed layout, so they travel as bytes (in buffers of 4-byte words).
+  const auto words = [](std::size_t nbytes) { return static_cast<std::int64_t>((nbytes + 3) / 4); };
+  tensor& specs = at_least(sample_specs_, dtype::i32, words(rows.size_bytes()));
+  CUDA_CHECK(cudaMemcpyAsync(specs.data, rows.data(), rows.size_bytes(), cudaMemcpyHostToDevice, stream_));
+  tensor& edit_buffer = at_least(sample_edits_, dtype::i32, words(edits.size_bytes()));
+  if (!edits.empty())
+    CUDA_CHECK(cudaMemcpyAsync(edit_buffer.data, edits.data(), edits.size_bytes(), cudaMemcpyHostToDevice, stream_));
+  tensor& work = at_least(sample_work_, dtype::f32, logits.numel());
+  tensor& device_ids = at_least(sample_ids_, dtype::i32, num_rows);
+  launch_sample_rows(device_ids.as<std::int32_t>(), logits.as<float>(), work.as<float>(), num_rows, logits.dim(1),
+                     static_cast<const row_sampling_spec*>(specs.data), static_cast<const token_edit*>(edit_buffer.data),
+                     stream_);
+  CUDA_CHECK(cudaMemcpyAsync(ids.data(), device_ids.data, ids.size_bytes(), cudaMemcpyDeviceToHost, stream_));
+  CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 
 }  // namespace cuda

@@ -59,10 +59,14 @@ class cuda_backend final : public backend {
   void swiglu(tensor& out, const tensor& gate_up) override;
   void add_inplace(tensor& x, const tensor& y) override;
   void gather_rows(tensor& out, const tensor& x, const tensor& rows) override;
+  void sample_rows(std::span<std::int32_t> ids, const tensor& logits, std::span<const row_sampling_spec> rows,
+                   std::span<const token_edit> edits) override;
 
  private:
   void activate() const;
   void* scratch(std::size_t bytes);
+  /// `buffer`, reallocated unless it already holds count elements of `type`.
+  tensor& at_least(tensor& buffer, dtype type, std::int64_t count);
   const float* inv_freq(std::int64_t rotary_dim, float theta);
 
   int device_ = 0;
@@ -76,6 +80,8 @@ class cuda_backend final : public backend {
   std::int64_t rotary_dim_ = 0;
   float theta_ = 0.0f;
   tensor inv_freq_;  // F32 (rotary_dim_ / 2) on the device
+  tensor sample_specs_, sample_edits_, sample_ids_;  // sample_rows' inputs and outputs, grown on demand
+  tensor sample_work_;                                // F32 (R, V): the rows as they are filtered
 };
 
 }  // namespace cuda
