@@ -71,6 +71,25 @@ caf::behavior device_actor(self_pointer self, std::shared_ptr<engine::step_execu
         }
         return num_blocks;
       },
+      [self](group_id_atom, std::int32_t size) -> caf::result<kernels::comm::group_ticket> {
+        try {
+          return kernels::comm::group_ticket{self->state.executor->make_group_id(), 0, size};
+        } catch (const std::exception& error) {
+          return caf::make_error(caf::sec::runtime_error, self->state.executor->memory().device +
+                                                              ": cannot make a tensor-parallel group: " + error.what());
+        }
+      },
+      // Blocks this actor's own thread (it is detached) until every rank has joined.
+      [self](join_atom, const kernels::comm::group_ticket& ticket) -> caf::result<std::int32_t> {
+        try {
+          self->state.executor->join_group(ticket);
+        } catch (const std::exception& error) {
+          return caf::make_error(caf::sec::runtime_error, self->state.executor->memory().device + ": cannot join rank " +
+                                                              std::to_string(ticket.rank) + " of its tensor-parallel group: " +
+                                                              error.what());
+        }
+        return ticket.rank;
+      },
   };
 }
 

@@ -41,7 +41,9 @@ struct device_state {
 };
 
 /// (execute_atom, step_plan [, hidden_states]) -> step_results, or an error naming what failed;
-/// (memory_atom) -> memory_report; (allocate_atom, num_blocks) -> num_blocks, once, before steps.
+/// (memory_atom) -> memory_report; (allocate_atom, num_blocks) -> num_blocks, once, before steps;
+/// (group_id_atom, size) -> group_ticket and (join_atom, ticket) -> rank: the stage's collective
+/// group, made at start when the layout did not make it (see local_runtime).
 caf::behavior device_actor(caf::stateful_actor<device_state>* self, std::shared_ptr<engine::step_executor> executor,
                            device_role role);
 

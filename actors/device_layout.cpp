@@ -14,8 +14,13 @@ device_layout make_slots(std::vector<std::vector<model::rank_model>>& ranks, con
     for (model::rank_model& rank : ranks[s]) {
       device_slot slot;
       slot.executor = make_executor(rank, s, std::ssize(slots));
-      if (rank.tensor_parallel)
-        slot.abort_peers = [group = rank.tensor_parallel](const std::string& why) { group->abort(why); };
+      if (rank.plan.tp_size > 1) {
+        // The group the rank joins at start (joins_group) exists only once it has joined.
+        slot.abort_peers = [model = rank.model.get()](const std::string& why) {
+          if (kernels::comm::communicator* group = model->tensor_parallel()) group->abort(why);
+        };
+        slot.joins_group = !rank.tensor_parallel;
+      }
       slots.push_back(std::move(slot));
     }
   }

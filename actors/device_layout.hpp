@@ -1,6 +1,7 @@
 // From the ranks of a sharded model to the device actors' executors: one local_executor (KV
 // pages, sampler) per rank, and for ranks with peers the hook that aborts their stage's
-// collectives when the rank's actor goes down.
+// collectives when the rank's actor goes down. Ranks built without a group (the layout's group
+// factory made none) join theirs at start through their actors (device_slot::joins_group).
 #pragma once
 
 #include <cstdint>

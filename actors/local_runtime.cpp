@@ -4,6 +4,7 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
+#include <chrono>
 #include <stdexcept>
 
 #include "actors/error_message.hpp"
@@ -11,9 +12,14 @@
 namespace glm4::actors {
 namespace {
 
-// Spawns the stages last to first, so each rank 0 knows the next stage's actors; returns every
-// actor stage by stage, and the first stage's ranks.
-std::vector<caf::actor> spawn_layout(caf::actor_system& system, device_layout& layout, std::vector<caf::actor>& first_stage) {
+using namespace std::chrono_literals;
+
+// NCCL ranks on other hosts may take a while to come up; a rank that never joins fails the start.
+constexpr auto group_join_timeout = 5min;
+
+// Spawns the stages last to first, so each rank 0 knows the next stage's actors; returns the
+// actors stage by stage.
+std::vector<std::vector<caf::actor>> spawn_layout(caf::actor_system& system, device_layout& layout) {
   if (layout.empty()) throw std::invalid_argument("local_runtime: the layout has no stage");
   std::vector<std::vector<caf::actor>> stages(layout.size());
   for (std::size_t s = layout.size(); s-- > 0;) {
@@ -26,10 +32,31 @@ std::vector<caf::actor> spawn_layout(caf::actor_system& system, device_layout& l
       stages[s].push_back(spawn_device(system, std::move(layout[s][r].executor), std::move(role)));
     }
   }
-  first_stage = stages.front();
-  std::vector<caf::actor> all;
-  for (auto& stage : stages) all.insert(all.end(), stage.begin(), stage.end());
-  return all;
+  return stages;
+}
+
+// The stage's rank 0 makes the group id; every rank gets its ticket before any answer is awaited,
+// since an NCCL rank returns only once all have joined. Returns the first failure, or "".
+std::string join_stage_group(caf::actor_system& system, const std::vector<caf::actor>& ranks) {
+  caf::scoped_actor self{system};
+  const auto size = static_cast<std::int32_t>(ranks.size());
+  std::string failure;
+  kernels::comm::group_ticket ticket;
+  self->request(ranks.front(), group_join_timeout, group_id_atom::value, size)
+      .receive([&](const kernels::comm::group_ticket& made) { ticket = made; },
+               [&](const caf::error& error) { failure = error_message(system, error); });
+  if (!failure.empty()) return failure;
+  std::vector<decltype(self->request(ranks.front(), group_join_timeout, join_atom::value, ticket))> joins;
+  for (std::int32_t rank = 0; rank < size; ++rank) {
+    ticket.rank = rank;
+    joins.push_back(self->request(ranks[static_cast<std::size_t>(rank)], group_join_timeout, join_atom::value, ticket));
+  }
+  for (auto& join : joins)
+    join.receive([](std::int32_t) {},
+                 [&](const caf::error& error) {
+                   if (failure.empty()) failure = error_message(system, error);
+                 });
+  return failure;
 }
 
 device_layout one_device(std::shared_ptr<engine::step_executor> executor) {
@@ -49,12 +76,19 @@ local_runtime::local_runtime(device_layout layout, const engine::engine_config& 
                              status_board* board, std::size_t max_queued_requests, std::string layout_name,
                              bool plan_ahead)
     : system_(config_), engine_(config, tokenizer) {
-  std::vector<caf::actor> first_stage;
   const bool first_stage_samples = layout.size() == 1;
-  devices_ = spawn_layout(system_, layout, first_stage);
-  scheduler_ = spawn_scheduler(system_, scheduler_actor_config{&engine_, board, max_queued_requests, std::move(first_stage),
-                                                               devices_, std::move(layout_name), plan_ahead && first_stage_samples});
+  const std::vector<std::vector<caf::actor>> stages = spawn_layout(system_, layout);
+  for (const auto& stage : stages) devices_.insert(devices_.end(), stage.begin(), stage.end());
   std::string failure;
+  // Groups first: NCCL takes device memory, which the memory reports below must see gone.
+  for (std::size_t s = 0; s < stages.size() && failure.empty(); ++s)
+    if (layout[s].front().joins_group) failure = join_stage_group(system_, stages[s]);
+  if (!failure.empty()) {
+    shutdown();
+    throw std::runtime_error(failure);
+  }
+  scheduler_ = spawn_scheduler(system_, scheduler_actor_config{&engine_, board, max_queued_requests, stages.front(),
+                                                               devices_, std::move(layout_name), plan_ahead && first_stage_samples});
   {
     caf::scoped_actor self{system_};
     self->request(scheduler_, caf::infinite, ready_atom::value)

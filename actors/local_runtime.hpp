@@ -28,6 +28,9 @@ struct device_slot {
   std::shared_ptr<engine::step_executor> executor;
   /// Aborts the collectives of the rank's stage; empty for a rank without peers.
   std::function<void(const std::string& why)> abort_peers;
+  /// The rank has peers but no group yet: at start the runtime asks the stage's rank 0 for a
+  /// group id and hands every rank its ticket in a message (set on every rank of the stage).
+  bool joins_group = false;
 };
 
 /// [stage][tensor-parallel rank]; stages in pipeline order, rank 0 first.
@@ -38,8 +41,9 @@ class local_runtime {
   /// `board` may be null. The tokenizer (may be null) outlives the runtime. `layout_name`
   /// names the devices in errors ("cpu", "2 stages x 2 cpu ranks"). The scheduler plans ahead
   /// (scheduler_actor_config::plan_ahead) when the layout has one stage, unless `plan_ahead` is
-  /// false. Returns once the scheduler has sized the KV pool from the devices' reports and they
-  /// have allocated it; throws std::runtime_error with the reason when it could not.
+  /// false. Returns once the stages that join their groups at start have joined them, and the
+  /// scheduler has sized the KV pool from the devices' reports and they have allocated it;
+  /// throws std::runtime_error with the reason when any of it could not be done.
   local_runtime(device_layout layout, const engine::engine_config& config, const model::tokenizer* tokenizer,
                 status_board* board, std::size_t max_queued_requests, std::string layout_name, bool plan_ahead = true);
   /// One device.

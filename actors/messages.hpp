@@ -7,6 +7,10 @@
 //                                      (an error naming the setting when it cannot be)
 //   (memory_atom) -> memory_report     scheduler -> every device, at start: its KV budget
 //   (allocate_atom, int64 num_blocks) -> int64   scheduler -> every device: make the KV pool
+//   (group_id_atom, int32 size) -> group_ticket  head -> a tensor-parallel stage's rank 0, at start:
+//                                      a new id for the stage's collective group (NCCL's unique id)
+//   (join_atom, group_ticket) -> int32 rank      head -> every rank of that stage, all at once:
+//                                      join the group (NCCL returns once all ranks have joined)
 //   (execute_atom, step_plan) -> step_results   scheduler -> first-stage devices: run one step
 //   (execute_atom, step_plan, hidden_states) -> step_results
 //                                      a stage's rank 0 -> the next stage's devices; the last
@@ -66,6 +70,7 @@ CAF_ADD_TYPE_ID(glm4, (glm4::engine::memory_report))
 CAF_ADD_TYPE_ID(glm4, (glm4::actors::hidden_states))
 CAF_ADD_TYPE_ID(glm4, (glm4::actors::step_plan))
 CAF_ADD_TYPE_ID(glm4, (glm4::actors::step_results))
+CAF_ADD_TYPE_ID(glm4, (glm4::kernels::comm::group_ticket))
 CAF_ADD_ATOM(glm4, glm4::actors, submit_atom, "submit")
 CAF_ADD_ATOM(glm4, glm4::actors, abort_atom, "abort")
 CAF_ADD_ATOM(glm4, glm4::actors, step_atom, "step")
@@ -74,4 +79,6 @@ CAF_ADD_ATOM(glm4, glm4::actors, execute_atom, "execute")
 CAF_ADD_ATOM(glm4, glm4::actors, ready_atom, "ready")
 CAF_ADD_ATOM(glm4, glm4::actors, memory_atom, "memory")
 CAF_ADD_ATOM(glm4, glm4::actors, allocate_atom, "allocate")
+CAF_ADD_ATOM(glm4, glm4::actors, group_id_atom, "group_id")
+CAF_ADD_ATOM(glm4, glm4::actors, join_atom, "join")
 CAF_END_TYPE_ID_BLOCK(glm4)

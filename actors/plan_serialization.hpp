@@ -14,6 +14,7 @@
 #include "actors/step_plan.hpp"
 #include "engine/kv_pool.hpp"
 #include "engine/sampling_params.hpp"
+#include "kernels/comm/group_ticket.hpp"
 #include "model/step_batch.hpp"
 
 namespace glm4::model {
@@ -96,3 +97,12 @@ typename Inspector::result_type inspect(Inspector& f, step_plan& x) {
 }
 
 }  // namespace glm4::actors
+
+namespace glm4::kernels::comm {
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, group_ticket& x) {
+  return f(caf::meta::type_name("group_ticket"), x.id, x.rank, x.size);
+}
+
+}  // namespace glm4::kernels::comm

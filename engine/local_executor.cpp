@@ -54,6 +54,16 @@ void local_executor::allocate_kv_pool(std::int64_t num_blocks) {
   cache_.emplace(model_.backend(), model_.config(), num_blocks, block_size_);
 }
 
+std::vector<std::uint8_t> local_executor::make_group_id() {
+  if (model_.plan().tp_size == 1) return step_executor::make_group_id();
+  return model_.backend().make_group_id();
+}
+
+void local_executor::join_group(const kernels::comm::group_ticket& ticket) {
+  if (model_.plan().tp_size == 1) return step_executor::join_group(ticket);
+  model_.join_tensor_parallel(model_.backend().join_group(ticket));
+}
+
 model::kv_cache& local_executor::cache() {
   if (!cache_) throw std::logic_error("local_executor: no KV pool yet (allocate_kv_pool comes before the first step)");
   return *cache_;

@@ -56,6 +56,9 @@ class local_executor : public step_executor {
   memory_report memory() const override;
   /// Reallocates the cache unless it already has num_blocks blocks.
   void allocate_kv_pool(std::int64_t num_blocks) override;
+  /// Through the backend: NCCL on GPUs, a shared-memory group on CPU ranks.
+  std::vector<std::uint8_t> make_group_id() override;
+  void join_group(const kernels::comm::group_ticket& ticket) override;
 
   /// The logits (R, V) row-major of the last step, on the host (tests compare them); empty off
   /// the sampling rank and when the device sampled.

@@ -13,6 +13,7 @@
 #include "engine/kv_pool.hpp"
 #include "engine/sampler.hpp"
 #include "engine/sampling_params.hpp"
+#include "kernels/comm/group_ticket.hpp"
 #include "model/step_batch.hpp"
 
 namespace glm4::engine {
@@ -78,6 +79,17 @@ class step_executor {
   /// Makes the KV pool num_blocks blocks (the scheduler's size_kv_pool over every device's
   /// report), before the first step. Throws when it cannot.
   virtual void allocate_kv_pool(std::int64_t num_blocks) { (void)num_blocks; }
+
+  /// A new id for the collective group of this device's tensor-parallel stage (asked of one rank).
+  virtual std::vector<std::uint8_t> make_group_id() {
+    throw std::logic_error("this device has no tensor-parallel peers to make a group with");
+  }
+  /// Joins this device's stage group with the ticket the head handed out; returns once the device
+  /// can take part in the stage's collectives. Throws when it cannot.
+  virtual void join_group(const kernels::comm::group_ticket& ticket) {
+    (void)ticket;
+    throw std::logic_error("this device has no tensor-parallel peers to join");
+  }
 };
 
 }  // namespace glm4::engine

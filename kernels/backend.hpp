@@ -16,6 +16,11 @@
 
 namespace glm4::kernels {
 
+namespace comm {
+class communicator;
+struct group_ticket;
+}  // namespace comm
+
 enum class device_kind { cpu, cuda };
 
 /// Layout of one mixed prefill/decode step over the paged KV cache.
@@ -93,6 +98,15 @@ class backend {
   /// rows has R entries and its edits index into `edits`. Waits for the result, like download().
   virtual void sample_rows(std::span<std::int32_t> ids, const tensor& logits, std::span<const row_sampling_spec> rows,
                            std::span<const token_edit> edits) = 0;
+
+  // ---- tensor-parallel groups (kernels/comm/group_ticket.hpp)
+
+  /// The id of a new collective group of ranks on this kind of device, made by one of them:
+  /// NCCL's unique id on a GPU, a shared-memory group of this process on the CPU.
+  virtual std::vector<std::uint8_t> make_group_id() = 0;
+  /// This device's communicator in the group: NCCL blocks until every rank has joined; shared
+  /// memory returns at once. Throws std::runtime_error (or invalid_argument for a bad ticket).
+  virtual std::shared_ptr<comm::communicator> join_group(const comm::group_ticket& ticket) = 0;
 };
 
 /// The CPU backend; num_threads 0 means one per hardware thread.

@@ -65,7 +65,7 @@ void check_weights(const model_config& c, const shard_plan& plan, const model_we
 }
 
 void check_group(const shard_plan& plan, const kernels::comm::communicator* group, const kernels::backend& backend) {
-  if (plan.tp_size == 1) return;
+  if (plan.tp_size == 1 && !group) return;
   if (!group || group->size() != plan.tp_size || group->rank() != plan.tp_rank)
     throw std::invalid_argument("glm4_model: tensor-parallel rank " + std::to_string(plan.tp_rank) + " of " +
                                 std::to_string(plan.tp_size) + " needs a communicator of that rank and size");
@@ -108,7 +108,7 @@ glm4_model::glm4_model(const model_config& config, const shard_plan& plan, const
                        kernels::backend& backend, std::shared_ptr<kernels::comm::communicator> tensor_parallel)
     : config_(local_config(config, plan)), plan_(plan), tensor_parallel_(std::move(tensor_parallel)), backend_(backend) {
   check_weights(config_, plan_, host_weights);
-  check_group(plan_, tensor_parallel_.get(), backend);
+  if (tensor_parallel_ || plan_.tp_size == 1) check_group(plan_, tensor_parallel_.get(), backend);
   if (plan_.has_embedding) weights_.tok_embeddings = backend.to_device(host_weights.tok_embeddings);
   if (plan_.has_lm_head) {
     weights_.final_norm = backend.to_device(host_weights.final_norm);
@@ -175,7 +175,16 @@ void glm4_model::reserve(const step_batch& batch) {
   }
 }
 
+void glm4_model::join_tensor_parallel(std::shared_ptr<kernels::comm::communicator> group) {
+  if (tensor_parallel_) throw std::logic_error("glm4_model: this rank has joined its tensor-parallel group already");
+  check_group(plan_, group.get(), backend_);
+  tensor_parallel_ = std::move(group);
+}
+
 const tensor& glm4_model::forward(const step_batch& batch, kv_cache& cache, std::span<const float> hidden_in) {
+  if (plan_.tp_size > 1 && !tensor_parallel_)
+    throw std::logic_error("glm4_model: tensor-parallel rank " + std::to_string(plan_.tp_rank) + " of " +
+                           std::to_string(plan_.tp_size) + " has not joined its group");
   validate(batch);
   if (batch.block_size != cache.block_size())
     throw std::invalid_argument("glm4_model: batch block size " + std::to_string(batch.block_size) + " is not the cache's " +

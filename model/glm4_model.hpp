@@ -38,8 +38,9 @@ class glm4_model {
 
   /// One rank of a sharded layout: `config` is the whole model's, `shard` comes from
   /// shard_weights(full, config, plan), and `tensor_parallel` joins the plan.tp_size ranks of the
-  /// stage (null when tp_size is 1). Throws std::invalid_argument as above, or when the group
-  /// does not match the plan or cannot reach this backend's memory.
+  /// stage (null when tp_size is 1, or when the rank joins later through join_tensor_parallel).
+  /// Throws std::invalid_argument as above, or when the group does not match the plan or cannot
+  /// reach this backend's memory.
   glm4_model(const model_config& config, const shard_plan& plan, const model_weights& shard, kernels::backend& backend,
              std::shared_ptr<kernels::comm::communicator> tensor_parallel);
 
@@ -49,6 +50,10 @@ class glm4_model {
   const shard_plan& plan() const { return plan_; }
   /// The stage's collective group; null when the model is not split over ranks.
   kernels::comm::communicator* tensor_parallel() const { return tensor_parallel_.get(); }
+  /// Takes the stage's group made after the model (backend::join_group with a ticket handed out
+  /// by the head), before the first forward; throws as the constructor does for a group that
+  /// does not fit, and std::logic_error when the rank has one already.
+  void join_tensor_parallel(std::shared_ptr<kernels::comm::communicator> group);
   kernels::backend& backend() { return backend_; }
 
   /// Runs one step: embeds batch.token_ids (the first stage) or takes `hidden_in` (T, H) F32

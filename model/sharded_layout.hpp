@@ -31,8 +31,10 @@ struct rank_model {
 
 /// Makes the backend of rank `rank` of stage `stage`.
 using backend_factory = std::function<std::unique_ptr<kernels::backend>(std::size_t stage, std::int64_t rank)>;
-/// Makes the collective group of a stage's ranks over their backends (rank r's at index r); empty:
-/// a shared-memory group (CPU ranks).
+/// Makes the collective group of a stage's ranks over their backends (rank r's at index r); it may
+/// return none: the ranks then join their group later (glm4_model::join_tensor_parallel), as the
+/// device actors of serve do with tickets handed out in messages. No factory: a shared-memory
+/// group (CPU ranks).
 using group_factory = std::function<std::vector<std::shared_ptr<kernels::comm::communicator>>(
     std::size_t stage, const std::vector<kernels::backend*>& backends)>;
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "kernels/backend.hpp"
+#include "kernels/comm/group_ticket.hpp"
 #include "kernels/tensor.hpp"
 
 namespace glm4::kernels::comm {
@@ -53,5 +54,13 @@ class communicator {
 /// `size` communicators over one shared-memory group, rank i at index i, for ranks running on
 /// threads of this process with host-memory (CPU backend) tensors.
 std::vector<std::shared_ptr<communicator>> make_shared_memory_group(int size);
+
+/// The id of a new shared-memory group, for ranks that join it one by one (as NCCL ranks do).
+std::vector<std::uint8_t> make_shared_memory_group_id();
+
+/// Rank ticket.rank of the shared-memory group ticket.id, which the first join makes with
+/// ticket.size ranks; returns at once. Throws std::invalid_argument for a rank outside the group,
+/// a rank taken already, or a size other than the first join's.
+std::shared_ptr<communicator> join_shared_memory_group(const group_ticket& ticket);
 
 }  // namespace glm4::kernels::comm

@@ -6,8 +6,11 @@
 #include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
+#include <string>
 #include <thread>
 
 #include "kernels/comm/communicator.hpp"
@@ -194,6 +197,54 @@ std::vector<std::shared_ptr<communicator>> make_shared_memory_group(int size) {
   std::vector<std::shared_ptr<communicator>> members;
   for (int rank = 0; rank < size; ++rank) members.push_back(std::make_shared<shared_memory_communicator>(group, rank));
   return members;
+}
+
+namespace {
+
+// Groups some ranks have joined and others not yet; a group leaves once its last rank joins.
+struct pending_group {
+  std::vector<std::shared_ptr<communicator>> members;  // a rank's entry is taken (nulled) when it joins
+  int num_joined = 0;
+};
+
+struct group_registry {
+  std::mutex mutex;
+  std::map<std::vector<std::uint8_t>, pending_group> pending;
+  std::uint64_t next_id = 0;
+};
+
+group_registry& registry() {
+  static group_registry instance;
+  return instance;
+}
+
+}  // namespace
+
+std::vector<std::uint8_t> make_shared_memory_group_id() {
+  group_registry& groups = registry();
+  std::lock_guard lock(groups.mutex);
+  const std::uint64_t number = groups.next_id++;
+  std::vector<std::uint8_t> id(sizeof number);
+  std::memcpy(id.data(), &number, sizeof number);
+  return id;
+}
+
+std::shared_ptr<communicator> join_shared_memory_group(const group_ticket& ticket) {
+  if (ticket.size < 1 || ticket.rank < 0 || ticket.rank >= ticket.size)
+    throw std::invalid_argument("join_shared_memory_group: rank " + std::to_string(ticket.rank) + " is not in a group of " +
+                                std::to_string(ticket.size));
+  group_registry& groups = registry();
+  std::lock_guard lock(groups.mutex);
+  auto [at, made] = groups.pending.try_emplace(ticket.id);
+  pending_group& group = at->second;
+  if (made) group.members = make_shared_memory_group(ticket.size);
+  if (std::ssize(group.members) != ticket.size)
+    throw std::invalid_argument("join_shared_memory_group: the group has " + std::to_string(group.members.size()) +
+                                " ranks, a ticket says " + std::to_string(ticket.size));
+  std::shared_ptr<communicator> member = std::move(group.members[static_cast<std::size_t>(ticket.rank)]);
+  if (!member) throw std::invalid_argument("join_shared_memory_group: rank " + std::to_string(ticket.rank) + " joined twice");
+  if (++group.num_joined == ticket.size) groups.pending.erase(at);
+  return member;
 }
 
 }  // namespace glm4::kernels::comm

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "kernels/backend.hpp"
+#include "kernels/comm/communicator.hpp"
 #include "kernels/cpu/cpu_ops.hpp"
 
 namespace glm4::kernels {
@@ -70,6 +71,11 @@ class cpu_backend final : public backend {
   void sample_rows(std::span<std::int32_t> ids, const tensor& logits, std::span<const row_sampling_spec> rows,
                    std::span<const token_edit> edits) override {
     cpu::sample_rows(ids, logits, rows, edits, num_threads_);
+  }
+
+  std::vector<std::uint8_t> make_group_id() override { return comm::make_shared_memory_group_id(); }
+  std::shared_ptr<comm::communicator> join_group(const comm::group_ticket& ticket) override {
+    return comm::join_shared_memory_group(ticket);
   }
 
  private:

@@ -17,6 +17,7 @@
 #include "kernels/cuda/embedding.cuh"
 #include "kernels/cuda/gather_rows.cuh"
 #include "kernels/cuda/matmul.cuh"
+#include "kernels/cuda/nccl_group.hpp"
 #include "kernels/cuda/paged_attention.cuh"
 #include "kernels/cuda/rms_norm.cuh"
 #include "kernels/cuda/rotary.cuh"
@@ -307,6 +308,12 @@ void cuda_backend::sample_rows(std::span<std::int32_t> ids, const tensor& logits
                      stream_);
   CUDA_CHECK(cudaMemcpyAsync(ids.data(), device_ids.data, ids.size_bytes(), cudaMemcpyDeviceToHost, stream_));
   CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+std::vector<std::uint8_t> cuda_backend::make_group_id() { return make_nccl_group_id(); }
+
+std::shared_ptr<comm::communicator> cuda_backend::join_group(const comm::group_ticket& ticket) {
+  return join_nccl_group(*this, ticket);
 }
 
 }  // namespace cuda

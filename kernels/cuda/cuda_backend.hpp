@@ -61,6 +61,9 @@ class cuda_backend final : public backend {
   void gather_rows(tensor& out, const tensor& x, const tensor& rows) override;
   void sample_rows(std::span<std::int32_t> ids, const tensor& logits, std::span<const row_sampling_spec> rows,
                    std::span<const token_edit> edits) override;
+  /// NCCL (kernels/cuda/nccl_group.hpp); throws in a build without NCCL.
+  std::vector<std::uint8_t> make_group_id() override;
+  std::shared_ptr<comm::communicator> join_group(const comm::group_ticket& ticket) override;
 
  private:
   void activate() const;

@@ -9,6 +9,8 @@
 #include <nccl.h>
 
 #include <atomic>
+#include <cstring>
+#include <map>
 #include <mutex>
 
 #include "kernels/cuda/cuda_check.hpp"
@@ -25,19 +27,26 @@ void nccl_check(ncclResult_t status, const char* call) {
 
 #define NCCL_CHECK(call) nccl_check((call), #call)
 
-// What the ranks of one group share: their comms, so that one abort reaches all of them.
+// What the ranks of one group in this process share: their comms, so that one abort reaches all
+// of them (ranks in other processes see their collectives fail).
 // Collectives are enqueued without a lock: a rank blocked in one (waiting for a dead peer) must
 // not keep abort() from reaching it. An abort that races with a collective being enqueued on
 // another thread may hand NCCL an aborted comm; the stage is going down then anyway.
 struct group_state {
   std::vector<ncclComm_t> comms;
   std::atomic<bool> is_aborted{false};
-  std::mutex mutex;  // guards reason and the abort itself
+  std::mutex mutex;  // guards comms (ranks join one by one), reason and the abort itself
   std::string reason;
 
   ~group_state() {
     if (!is_aborted)
       for (ncclComm_t comm : comms) ncclCommDestroy(comm);
+  }
+
+  void add(ncclComm_t comm) {
+    std::lock_guard lock(mutex);
+    comms.push_back(comm);
+    if (is_aborted) ncclCommAbort(comm);
   }
 
   void abort(const std::string& why) {
@@ -61,11 +70,11 @@ void expect_f32(const tensor& t, const char* what) {
 
 class nccl_communicator final : public comm::communicator {
  public:
-  nccl_communicator(std::shared_ptr<group_state> group, int rank, cuda_backend& backend)
-      : group_(std::move(group)), comm_(group_->comms.at(static_cast<std::size_t>(rank))), rank_(rank), backend_(backend) {}
+  nccl_communicator(std::shared_ptr<group_state> group, ncclComm_t comm, int rank, int size, cuda_backend& backend)
+      : group_(std::move(group)), comm_(comm), rank_(rank), size_(size), backend_(backend) {}
 
   int rank() const override { return rank_; }
-  int size() const override { return static_cast<int>(group_->comms.size()); }
+  int size() const override { return size_; }
   device_kind memory() const override { return device_kind::cuda; }
 
   void all_reduce_sum(tensor& x) override {
@@ -150,6 +159,7 @@ class nccl_communicator final : public comm::communicator {
   std::shared_ptr<group_state> group_;
   ncclComm_t comm_;
   int rank_;
+  int size_;
   cuda_backend& backend_;
   tensor staging_;  // rank 0: the other ranks' parts of gather_columns
 };
@@ -166,18 +176,69 @@ std::vector<std::shared_ptr<comm::communicator>> make_nccl_group(std::span<cuda_
   NCCL_CHECK(ncclCommInitAll(group->comms.data(), static_cast<int>(devices.size()), devices.data()));
   std::vector<std::shared_ptr<comm::communicator>> members;
   for (std::size_t r = 0; r < backends.size(); ++r)
-    members.push_back(std::make_shared<nccl_communicator>(group, static_cast<int>(r), *backends[r]));
+    members.push_back(std::make_shared<nccl_communicator>(group, group->comms[r], static_cast<int>(r),
+                                                          static_cast<int>(backends.size()), *backends[r]));
   return members;
+}
+
+namespace {
+
+// The group state of each id some rank of this process joined, while any of them lives.
+std::shared_ptr<group_state> local_group_of(const std::vector<std::uint8_t>& id) {
+  static std::mutex mutex;
+  static std::map<std::vector<std::uint8_t>, std::weak_ptr<group_state>> groups;
+  std::lock_guard lock(mutex);
+  std::weak_ptr<group_state>& entry = groups[id];
+  std::shared_ptr<group_state> group = entry.lock();
+  if (!group) {
+    group = std::make_shared<group_state>();
+    entry = group;
+  }
+  return group;
+}
+
+}  // namespace
+
+std::vector<std::uint8_t> make_nccl_group_id() {
+  ncclUniqueId id;
+  NCCL_CHECK(ncclGetUniqueId(&id));
+  return std::vector<std::uint8_t>(reinterpret_cast<const std::uint8_t*>(id.internal),
+                                   reinterpret_cast<const std::uint8_t*>(id.internal) + sizeof id.internal);
+}
+
+std::shared_ptr<comm::communicator> join_nccl_group(cuda_backend& backend, const comm::group_ticket& ticket) {
+  ncclUniqueId id;
+  if (ticket.id.size() != sizeof id.internal)
+    throw std::invalid_argument("join_nccl_group: an NCCL group id has " + std::to_string(sizeof id.internal) +
+                                " bytes, the ticket's has " + std::to_string(ticket.id.size()));
+  if (ticket.size < 1 || ticket.rank < 0 || ticket.rank >= ticket.size)
+    throw std::invalid_argument("join_nccl_group: rank " + std::to_string(ticket.rank) + " is not in a group of " +
+                                std::to_string(ticket.size));
+  std::memcpy(id.internal, ticket.id.data(), sizeof id.internal);
+  backend.make_current();
+  ncclComm_t comm = nullptr;
+  NCCL_CHECK(ncclCommInitRank(&comm, ticket.size, id, ticket.rank));
+  std::shared_ptr<group_state> group = local_group_of(ticket.id);
+  group->add(comm);
+  return std::make_shared<nccl_communicator>(std::move(group), comm, ticket.rank, ticket.size, backend);
 }
 
 #else
 
 bool have_nccl() { return false; }
 
-std::vector<std::shared_ptr<comm::communicator>> make_nccl_group(std::span<cuda_backend* const>) {
+namespace {
+
+[[noreturn]] void throw_no_nccl() {
   throw std::runtime_error("this glm4-actor was built without NCCL (nccl.h and libnccl were not found next to the CUDA "
                            "toolkit), so a stage cannot split layers over GPUs; use one GPU per stage");
 }
+
+}  // namespace
+
+std::vector<std::shared_ptr<comm::communicator>> make_nccl_group(std::span<cuda_backend* const>) { throw_no_nccl(); }
+std::vector<std::uint8_t> make_nccl_group_id() { throw_no_nccl(); }
+std::shared_ptr<comm::communicator> join_nccl_group(cuda_backend&, const comm::group_ticket&) { throw_no_nccl(); }
 
 #endif
 

@@ -66,11 +66,20 @@ std::vector<std::vector<engine::token_id>> serve_batch(local_runtime& runtime) {
   return outputs;
 }
 
-std::vector<std::vector<model::rank_model>> ranks_of(const test::random_model& made, std::int64_t tp, std::int64_t pp) {
+// How a tensor-parallel stage's ranks get their group: made with the layout, or joined at start
+// with tickets the runtime hands the device actors (as serve does, for NCCL too).
+enum class grouping { at_build, by_messages };
+
+std::vector<std::vector<model::rank_model>> ranks_of(const test::random_model& made, std::int64_t tp, std::int64_t pp,
+                                                     grouping groups = grouping::at_build) {
   std::vector<model::stage_shape> stages;
   for (const model::index_range& layers : model::split_layers(made.config.num_layers, pp)) stages.push_back({layers, tp});
+  model::group_factory later = [](std::size_t, const std::vector<kernels::backend*>&) {
+    return std::vector<std::shared_ptr<kernels::comm::communicator>>{};
+  };
   return model::build_sharded_layout(made.config, made.weights, stages,
-                                     [](std::size_t, std::int64_t) { return kernels::make_cpu_backend(1); });
+                                     [](std::size_t, std::int64_t) { return kernels::make_cpu_backend(1); },
+                                     groups == grouping::by_messages ? later : model::group_factory{});
 }
 
 // A rank's real executor behind a hook that runs before each of its steps (1, 2, ...).
@@ -94,6 +103,8 @@ class hooked_stage : public engine::step_executor {
   }
   engine::memory_report memory() const override { return inner_->memory(); }
   void allocate_kv_pool(std::int64_t num_blocks) override { inner_->allocate_kv_pool(num_blocks); }
+  std::vector<std::uint8_t> make_group_id() override { return inner_->make_group_id(); }
+  void join_group(const kernels::comm::group_ticket& ticket) override { inner_->join_group(ticket); }
 
  private:
   std::shared_ptr<engine::step_executor> inner_;
@@ -129,9 +140,11 @@ TEST_CASE("pipeline and tensor-parallel device actors serve the one-device token
   whole.shutdown();
 
   const std::vector<std::pair<std::int64_t, std::int64_t>> layouts = {{2, 1}, {1, 3}, {2, 2}, {4, 2}};
+  const grouping groups = GENERATE(grouping::at_build, grouping::by_messages);
+  CAPTURE(groups == grouping::by_messages);
   for (const auto& [tp, pp] : layouts) {
     CAPTURE(tp, pp);
-    auto ranks = ranks_of(made, tp, pp);
+    auto ranks = ranks_of(made, tp, pp, groups);
     status_board board;
     local_runtime sharded(make_device_layout(ranks, num_blocks, block_size, config.eos_token_ids), config, nullptr, &board,
                           64, describe_layout(ranks));
@@ -148,7 +161,9 @@ TEST_CASE("a tensor-parallel rank killed mid-generation fails the requests and l
           "[actors][pipeline]") {
   const test::random_model made = test::make_random_model(model::checkpoint_layout::glm);
   const engine::engine_config config = engine_config_for(made.config);
-  auto ranks = ranks_of(made, 2, 2);
+  const grouping groups = GENERATE(grouping::at_build, grouping::by_messages);
+  CAPTURE(groups == grouping::by_messages);
+  auto ranks = ranks_of(made, 2, 2, groups);
   device_layout devices = make_device_layout(ranks, num_blocks, block_size, config.eos_token_ids);
   // Rank 1 of the last stage: the rank the scheduler never talks to directly.
   auto gate = std::make_shared<step_gate>();
@@ -186,7 +201,9 @@ TEST_CASE("a tensor-parallel rank whose step throws takes its stage down instead
           "[actors][pipeline]") {
   const test::random_model made = test::make_random_model(model::checkpoint_layout::glm4);
   const engine::engine_config config = engine_config_for(made.config);
-  auto ranks = ranks_of(made, 2, 1);
+  const grouping groups = GENERATE(grouping::at_build, grouping::by_messages);
+  CAPTURE(groups == grouping::by_messages);
+  auto ranks = ranks_of(made, 2, 1, groups);
   device_layout devices = make_device_layout(ranks, num_blocks, block_size, config.eos_token_ids);
   // Throws from its second step on, as a device whose kernel failed would.
   devices[0][1].executor = std::make_shared<hooked_stage>(devices[0][1].executor, [](int step) {
@@ -207,6 +224,24 @@ TEST_CASE("a tensor-parallel rank whose step throws takes its stage down instead
   REQUIRE_FALSE(down.is_ready);
   CHECK(down.kv_cache_usage == 0.0);
   runtime.shutdown();
+}
+
+TEST_CASE("a rank that cannot join its group fails the start with the device and the reason", "[actors][pipeline]") {
+  const test::random_model made = test::make_random_model(model::checkpoint_layout::glm);
+  const engine::engine_config config = engine_config_for(made.config);
+  auto ranks = ranks_of(made, 2, 1, grouping::by_messages);
+  device_layout devices = make_device_layout(ranks, num_blocks, block_size, config.eos_token_ids);
+  REQUIRE(devices[0][0].joins_group);
+  REQUIRE(devices[0][1].joins_group);
+  // Rank 1's join fails as a GPU whose NCCL init failed would.
+  class refusing_join : public hooked_stage {
+   public:
+    using hooked_stage::hooked_stage;
+    void join_group(const kernels::comm::group_ticket&) override { throw std::runtime_error("ncclCommInitRank failed"); }
+  };
+  devices[0][1].executor = std::make_shared<refusing_join>(devices[0][1].executor, [](int) {});
+  CHECK_THROWS_WITH(local_runtime(std::move(devices), config, nullptr, nullptr, 64, describe_layout(ranks)),
+                    Catch::Contains("cannot join rank 1 of its tensor-parallel group: ncclCommInitRank failed"));
 }
 
 }  // namespace glm4::actors

@@ -256,4 +256,29 @@ TEST_CASE("a stage's ranks get their group from the factory, and refuse one for 
                     Catch::Contains("was given a communicator for GPU memory"));
 }
 
+TEST_CASE("ranks built without a group join it later, and run only once they have", "[model][shard]") {
+  const test::random_model made = test::make_random_model(checkpoint_layout::glm);
+  auto ranks = build_sharded_layout(made.config, made.weights, {{{0, made.config.num_layers}, 2}},
+                                    [](std::size_t, std::int64_t) { return kernels::make_cpu_backend(1); },
+                                    [](std::size_t, const std::vector<kernels::backend*>&) {
+                                      return std::vector<std::shared_ptr<kernels::comm::communicator>>{};
+                                    });
+  glm4_model& first = *ranks[0][0].model;
+  CHECK(first.tensor_parallel() == nullptr);
+  kv_cache cache(*ranks[0][0].backend, first.config(), 4, block_size);
+  step_batch batch;
+  batch.block_size = block_size;
+  add_sequence(batch, std::vector<std::int32_t>{1, 2}, 0, std::vector<std::int32_t>{0}, logit_rows::last);
+  CHECK_THROWS_WITH(first.forward(batch, cache), Catch::Contains("rank 0 of 2 has not joined its group"));
+
+  const std::vector<std::uint8_t> id = ranks[0][0].backend->make_group_id();
+  CHECK_THROWS_WITH(first.join_tensor_parallel(ranks[0][0].backend->join_group({id, 1, 2})),
+                    Catch::Contains("needs a communicator of that rank and size"));
+  const std::vector<std::uint8_t> other = ranks[0][0].backend->make_group_id();
+  first.join_tensor_parallel(ranks[0][0].backend->join_group({other, 0, 2}));
+  CHECK(first.tensor_parallel()->rank() == 0);
+  CHECK_THROWS_WITH(first.join_tensor_parallel(ranks[0][1].backend->join_group({other, 1, 2})),
+                    Catch::Contains("joined its tensor-parallel group already"));
+}
+
 }  // namespace glm4::model

@@ -14,7 +14,6 @@
 #ifdef GLM4_HAVE_CUDA
 #include "kernels/cuda/cuda_backend.hpp"
 #include "kernels/cuda/device_query.hpp"
-#include "kernels/cuda/nccl_group.hpp"
 #endif
 
 namespace glm4::cli {
@@ -44,20 +43,13 @@ std::unique_ptr<kernels::backend> make_backend(const config::stage_config& stage
 #endif
 }
 
-// The collectives of a stage's ranks: shared memory between CPU ranks, NCCL between GPUs.
-std::vector<std::shared_ptr<kernels::comm::communicator>> make_group(const std::vector<kernels::backend*>& backends) {
+// A stage's ranks must agree on one kind of collective: shared memory between CPU ranks, NCCL
+// between GPUs. The group itself is made later, by the device actors (local_runtime).
+void expect_one_device_kind(std::size_t stage, const std::vector<kernels::backend*>& backends) {
   const auto on_gpu = [](const kernels::backend* b) { return b->kind() == kernels::device_kind::cuda; };
-  if (std::none_of(backends.begin(), backends.end(), on_gpu))
-    return kernels::comm::make_shared_memory_group(static_cast<int>(backends.size()));
-  if (!std::all_of(backends.begin(), backends.end(), on_gpu))
-    throw std::runtime_error("a stage's ranks must all be CPU ranks or all GPUs: tensor parallel cannot mix them");
-#ifdef GLM4_HAVE_CUDA
-  std::vector<kernels::cuda::cuda_backend*> gpus;
-  for (kernels::backend* backend : backends) gpus.push_back(&dynamic_cast<kernels::cuda::cuda_backend&>(*backend));
-  return kernels::cuda::make_nccl_group(gpus);
-#else
-  throw std::logic_error("a GPU backend in a build without CUDA");
-#endif
+  if (!std::all_of(backends.begin(), backends.end(), on_gpu) && std::any_of(backends.begin(), backends.end(), on_gpu))
+    throw std::runtime_error("stage " + std::to_string(stage) +
+                             " mixes CPU ranks and GPUs: tensor parallel needs every rank of a stage on one kind of device");
 }
 
 // KV bytes one rank may fill: configured, or the default of its device kind.
@@ -143,8 +135,10 @@ std::unique_ptr<serving_stack> build_serving_stack(const config::cluster_config&
     shapes.push_back({{ranges[s].begin, ranges[s].end}, stages[s].tp_size()});
   stack->ranks = model::build_sharded_layout(model_config, stack->checkpoint.weights, shapes,
                                              [&](std::size_t s, std::int64_t r) { return make_backend(stages[s], r); },
-                                             [](std::size_t, const std::vector<kernels::backend*>& backends) {
-                                               return make_group(backends);
+                                             [](std::size_t stage, const std::vector<kernels::backend*>& backends) {
+                                               expect_one_device_kind(stage, backends);
+                                               // None yet: each rank joins with a ticket its actor is handed.
+                                               return std::vector<std::shared_ptr<kernels::comm::communicator>>{};
                                              });
   stack->layout = actors::describe_layout(stack->ranks);
   stack->plan_ahead = plan_ahead_pays(config, stages, std::thread::hardware_concurrency());

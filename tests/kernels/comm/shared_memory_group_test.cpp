@@ -178,4 +178,34 @@ TEST_CASE("broadcast_host with mismatched counts aborts the group", "[kernels][c
   CHECK_THAT(errors[1], Catch::Contains("different element counts"));
 }
 
+TEST_CASE("ranks joining a shared-memory group one by one with tickets form one group", "[kernels][comm]") {
+  const std::vector<std::uint8_t> id = make_shared_memory_group_id();
+  CHECK(make_shared_memory_group_id() != id);
+  constexpr int size = 3;
+  std::vector<std::shared_ptr<communicator>> members(size);
+  for (int rank : {2, 0, 1}) members[static_cast<std::size_t>(rank)] = join_shared_memory_group({id, rank, size});
+  std::vector<float> sums(size);
+  on_every_rank(size, [&](int rank) {
+    communicator& member = *members[static_cast<std::size_t>(rank)];
+    REQUIRE(member.rank() == rank);
+    REQUIRE(member.size() == size);
+    tensor x = host_f32({1});
+    *x.as<float>() = static_cast<float>(rank + 1);
+    member.all_reduce_sum(x);
+    sums[static_cast<std::size_t>(rank)] = *x.as<float>();
+  });
+  CHECK(sums == std::vector<float>(size, 6.0f));
+}
+
+TEST_CASE("a shared-memory join refuses a rank outside the group, a rank taken and another size", "[kernels][comm]") {
+  const std::vector<std::uint8_t> id = make_shared_memory_group_id();
+  CHECK_THROWS_WITH(join_shared_memory_group({id, 2, 2}), Catch::Contains("rank 2 is not in a group of 2"));
+  const auto first = join_shared_memory_group({id, 0, 2});
+  CHECK_THROWS_WITH(join_shared_memory_group({id, 0, 2}), Catch::Contains("rank 0 joined twice"));
+  CHECK_THROWS_WITH(join_shared_memory_group({id, 1, 3}), Catch::Contains("the group has 2 ranks, a ticket says 3"));
+  CHECK(join_shared_memory_group({id, 1, 2})->rank() == 1);
+  // Complete groups leave the registry: the same id now starts a new group.
+  CHECK(join_shared_memory_group({id, 0, 1})->size() == 1);
+}
+
 }  // namespace glm4::kernels::comm

@@ -117,4 +117,36 @@ TEST_CASE("nccl broadcast_host hands rank 0's ids to rank 1, and an aborted grou
   CHECK_THROWS_WITH(ranks.group[0]->all_reduce_sum(x), Catch::Contains("rank 1 is down"));
 }
 
+TEST_CASE("nccl ranks that join one by one with a ticket sum like a group made at once, and share its abort",
+          "[cuda][nccl]") {
+  if (!have_two_gpus_or_skip()) return;
+  std::vector<std::unique_ptr<cuda_backend>> backends;
+  for (int device = 0; device < 2; ++device) backends.push_back(std::make_unique<cuda_backend>(device));
+  const std::vector<std::uint8_t> id = backends[0]->make_group_id();
+  std::vector<std::shared_ptr<comm::communicator>> members(2);
+  std::vector<std::vector<float>> results(2);
+  std::vector<std::future<void>> ranks;
+  for (int rank = 0; rank < 2; ++rank)
+    ranks.push_back(std::async(std::launch::async, [&, rank] {
+      cuda_backend& backend = *backends[static_cast<std::size_t>(rank)];
+      auto& member = members[static_cast<std::size_t>(rank)];
+      member = backend.join_group({id, rank, 2});  // returns once both ranks are in
+      std::vector<float> values{1.0f + static_cast<float>(rank), 10.0f};
+      tensor x = backend.alloc(dtype::f32, {2});
+      backend.upload(x, values.data());
+      member->all_reduce_sum(x);
+      results[static_cast<std::size_t>(rank)].resize(2);
+      backend.download(x, results[static_cast<std::size_t>(rank)].data());
+    }));
+  for (auto& rank : ranks) rank.get();
+  CHECK(members[1]->rank() == 1);
+  CHECK(members[1]->size() == 2);
+  CHECK(results[0] == std::vector<float>{3.0f, 20.0f});
+  CHECK(results[1] == results[0]);
+  members[0]->abort("rank 0 is down");
+  tensor x = backends[1]->alloc(dtype::f32, {1});
+  CHECK_THROWS_WITH(members[1]->all_reduce_sum(x), Catch::Contains("rank 0 is down"));
+  CHECK_THROWS_WITH(backends[0]->join_group({{1, 2, 3}, 0, 2}), Catch::Contains("bytes"));
+}
+
 }  // namespace glm4::kernels::cuda
