@@ -4,7 +4,7 @@
 //   [server]     host, port, api_keys | api_key_file, max_queued_requests, request_timeout_s
 //   [scheduler]  max_num_seqs, max_num_batched_tokens, max_model_len, block_size, enable_prefix_caching,
 //                plan_ahead
-//   [[stage]]    devices, layers, node, kv_cache_bytes | gpu_memory_utilization, num_threads
+//   [[stage]]    devices, layers, node, kv_cache_bytes | gpu_memory_utilization, num_threads, cuda_graphs
 //   [cluster]    listen, join_token | join_token_file, tls_cert, tls_key, tls_ca
 //
 // Pipeline stages run in file order; the devices of one stage are its tensor-parallel ranks.
@@ -74,6 +74,7 @@ struct stage_config {
   std::optional<std::uint64_t> kv_cache_bytes;
   std::optional<double> gpu_memory_utilization;
   std::optional<std::uint32_t> num_threads;  // CPU stages: threads per rank (default: cores / ranks)
+  bool cuda_graphs = false;  // GPU stages: decode steps replay CUDA graphs (glm4_model::record_decode_steps)
 
   device_kind kind() const { return devices.front().kind; }
   std::int64_t tp_size() const { return static_cast<std::int64_t>(devices.size()); }

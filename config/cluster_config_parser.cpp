@@ -108,7 +108,8 @@ scheduler_section read_scheduler(const toml_reader& root, const std::string& fil
 
 stage_config read_stage(const toml::table& table, std::size_t index, const std::string& file) {
   const toml_reader reader(table, "stage[" + std::to_string(index) + "]", file,
-                           {"devices", "layers", "node", "kv_cache_bytes", "gpu_memory_utilization", "num_threads"});
+                           {"devices", "layers", "node", "kv_cache_bytes", "gpu_memory_utilization", "num_threads",
+                            "cuda_graphs"});
   stage_config stage;
   stage.at = reader.position();
   std::vector<source_position> device_positions;
@@ -139,7 +140,10 @@ stage_config read_stage(const toml::table& table, std::size_t index, const std::
   stage.kv_cache_bytes = reader.byte_size("kv_cache_bytes");
   stage.gpu_memory_utilization = reader.number("gpu_memory_utilization", 0.0, 1.0);
   if (auto threads = reader.integer("num_threads", 1, 4096)) stage.num_threads = static_cast<std::uint32_t>(*threads);
+  const std::optional<bool> cuda_graphs = reader.boolean("cuda_graphs");
+  stage.cuda_graphs = cuda_graphs.value_or(false);
   if (stage.kind() == device_kind::cpu) {
+    if (cuda_graphs) reader.fail("cuda_graphs", "applies to GPU stages only");
     if (stage.gpu_memory_utilization)
       reader.fail("gpu_memory_utilization", "applies to GPU stages; a CPU stage takes kv_cache_bytes");
     if (!stage.kv_cache_bytes) stage.kv_cache_bytes = default_cpu_kv_cache_bytes;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -77,7 +78,8 @@ class backend {
   virtual void rotary(tensor& x, const tensor& positions, std::int64_t rotary_dim, float theta) = 0;
 
   /// Writes k[t], v[t] (T, Hkv, D) F32 into the caches (num_blocks, block_size, Hkv, D) F32 at
-  /// slot slots[t] = block * block_size + offset; slots I32 (T).
+  /// slot slots[t] = block * block_size + offset; slots I32 (T). A negative slot marks a padding
+  /// row: nothing is stored for it.
   virtual void store_kv(tensor& k_cache, tensor& v_cache, const tensor& k, const tensor& v, const tensor& slots) = 0;
 
   /// out (T, Hq, D) F32: softmax(scale * q . k^T) . v over each row's causal context, read
@@ -98,6 +100,20 @@ class backend {
   /// rows has R entries and its edits index into `edits`. Waits for the result, like download().
   virtual void sample_rows(std::span<std::int32_t> ids, const tensor& logits, std::span<const row_sampling_spec> rows,
                            std::span<const token_edit> edits) = 0;
+
+  // ---- recorded op sequences (CUDA graphs)
+
+  /// Runs the ops `ops` issues. A backend that records (CUDA) runs them the first time under
+  /// `key`, records them, and replays the recording at later calls with that key instead of
+  /// calling `ops`: the ops must then touch the same buffers with the same arguments each time,
+  /// and the caller calls forget_recordings() whenever one of those buffers moves. Others just
+  /// call `ops`.
+  virtual void run_recorded(std::uint64_t key, const std::function<void()>& ops) {
+    (void)key;
+    ops();
+  }
+  /// Drops every recording (the buffers they use have moved or are about to).
+  virtual void forget_recordings() {}
 
   // ---- tensor-parallel groups (kernels/comm/group_ticket.hpp)
 

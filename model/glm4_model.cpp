@@ -7,6 +7,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "model/decode_padding.hpp"
+
 namespace glm4::model {
 namespace {
 
@@ -133,7 +135,7 @@ glm4_model::glm4_model(const model_config& config, const shard_plan& plan, const
   }
 }
 
-void glm4_model::reserve(const step_batch& batch) {
+bool glm4_model::reserve(const step_batch& batch) {
   const model_config& c = config_;
   scratch& s = scratch_;
   // At least one of everything, so that empty steps still get (0, width) views.
@@ -141,6 +143,8 @@ void glm4_model::reserve(const step_batch& batch) {
   const std::int64_t num_rows = std::max<std::int64_t>(1, static_cast<std::int64_t>(batch.logit_rows.size()));
   const std::int64_t num_seqs = std::max<std::int64_t>(1, batch.num_seqs());
   const std::int64_t table = std::max<std::int64_t>(1, static_cast<std::int64_t>(batch.block_table.size()));
+  const bool moves = num_tokens > s.token_capacity || num_rows > s.row_capacity || num_seqs > s.seq_capacity ||
+                     table > s.table_capacity;
   if (num_tokens > s.token_capacity) {
     const std::int64_t n = num_tokens;
     s.ids = backend_.alloc(dtype::i32, {n});
@@ -173,7 +177,10 @@ void glm4_model::reserve(const step_batch& batch) {
     s.block_table = backend_.alloc(dtype::i32, {table});
     s.table_capacity = table;
   }
+  return moves;
 }
+
+glm4_model::~glm4_model() { backend_.forget_recordings(); }
 
 void glm4_model::join_tensor_parallel(std::shared_ptr<kernels::comm::communicator> group) {
   if (tensor_parallel_) throw std::logic_error("glm4_model: this rank has joined its tensor-parallel group already");
@@ -198,36 +205,54 @@ const tensor& glm4_model::forward(const step_batch& batch, kv_cache& cache, std:
   if (!hidden_in.empty() && static_cast<std::int64_t>(hidden_in.size()) != num_tokens * config_.hidden_size)
     throw std::invalid_argument("glm4_model: hidden states of " + std::to_string(hidden_in.size()) + " values for " +
                                 std::to_string(num_tokens) + " tokens of width " + std::to_string(config_.hidden_size));
-  reserve(batch);
+  // A decode step may run padded to a recorded shape (record_decode_steps); the real rows come first.
+  const std::optional<decode_shape> shape = record_decode_ ? recordable_decode_shape(batch) : std::nullopt;
+  const step_batch padded = shape ? pad_decode_batch(batch, *shape) : step_batch{};
+  const step_batch& run = shape ? padded : batch;
+  const bool moved = reserve(run);
+  const void* cache_memory = config_.num_layers > 0 ? cache.keys(0).data : nullptr;
+  if (moved || cache_memory != recorded_cache_) {
+    backend_.forget_recordings();  // recordings name the old buffers
+    recorded_cache_ = cache_memory;
+  }
   scratch& s = scratch_;
   logits_view_ = rows_of(s.logits, num_rows);
   hidden_view_ = rows_of(s.hidden, num_tokens);
-  tensor& hidden = hidden_view_;
   const tensor& result = plan_.has_lm_head ? logits_view_ : hidden_view_;
   if (num_tokens == 0) return result;
 
+  // Every host value goes up before the ops, which a recording replays without calling them.
   const auto upload_ints = [&](const tensor& buffer, const std::vector<std::int32_t>& host) {
     tensor view = rows_of(buffer, static_cast<std::int64_t>(host.size()));
     backend_.upload(view, host.data());
     return view;
   };
+  const std::int64_t run_tokens = run.num_tokens(), run_seqs = run.num_seqs();
   kernels::attention_batch attention;
-  attention.query_start = upload_ints(s.query_start, batch.query_start);
-  attention.context_len = upload_ints(s.context_len, batch.context_len);
-  attention.block_table = kernels::reshape(upload_ints(s.block_table, batch.block_table), {num_seqs, batch.max_blocks_per_seq});
-  attention.num_seqs = static_cast<std::int32_t>(num_seqs);
-  attention.max_context_len = num_seqs ? *std::max_element(batch.context_len.begin(), batch.context_len.end()) : 0;
-  attention.block_size = batch.block_size;
-  upload_ints(s.positions, batch.positions);
-  upload_ints(s.slots, batch.slot_mapping);
+  attention.query_start = upload_ints(s.query_start, run.query_start);
+  attention.context_len = upload_ints(s.context_len, run.context_len);
+  attention.block_table = kernels::reshape(upload_ints(s.block_table, run.block_table), {run_seqs, run.max_blocks_per_seq});
+  attention.num_seqs = static_cast<std::int32_t>(run_seqs);
+  attention.max_context_len = *std::max_element(run.context_len.begin(), run.context_len.end());
+  attention.block_size = run.block_size;
+  upload_ints(s.positions, run.positions);
+  upload_ints(s.slots, run.slot_mapping);
+  const tensor ids = upload_ints(s.ids, run.token_ids);
+  if (!plan_.has_embedding) backend_.upload(hidden_view_, hidden_in.data());
 
-  if (plan_.has_embedding)
-    backend_.embedding(hidden, weights_.tok_embeddings, upload_ints(s.ids, batch.token_ids));
+  const auto ops = [&] {
+    if (plan_.has_embedding) {
+      tensor run_hidden = rows_of(s.hidden, run_tokens);
+      backend_.embedding(run_hidden, weights_.tok_embeddings, ids);
+    }
+    for (std::int64_t layer = 0; layer < config_.num_layers; ++layer) run_layer(layer, run_tokens, attention, cache);
+  };
+  if (shape)
+    backend_.run_recorded(shape->key(), ops);
   else
-    backend_.upload(hidden, hidden_in.data());
-  for (std::int64_t layer = 0; layer < config_.num_layers; ++layer) run_layer(layer, num_tokens, attention, cache);
+    ops();
   if (!plan_.has_lm_head || num_rows == 0) return result;
-  return compute_logits(batch, hidden);
+  return compute_logits(batch, hidden_view_);
 }
 
 const tensor& glm4_model::compute_logits(const step_batch& batch, const tensor& hidden) {

@@ -43,6 +43,10 @@ class glm4_model {
   /// reach this backend's memory.
   glm4_model(const model_config& config, const shard_plan& plan, const model_weights& shard, kernels::backend& backend,
              std::shared_ptr<kernels::comm::communicator> tensor_parallel);
+  /// Drops the backend's recordings, which name this model's buffers.
+  ~glm4_model();
+  glm4_model(const glm4_model&) = delete;
+  glm4_model& operator=(const glm4_model&) = delete;
 
   /// The shapes this rank runs (its layers, heads and FFN share; the full vocabulary); a
   /// kv_cache for this rank is built from it.
@@ -50,6 +54,11 @@ class glm4_model {
   const shard_plan& plan() const { return plan_; }
   /// The stage's collective group; null when the model is not split over ranks.
   kernels::comm::communicator* tensor_parallel() const { return tensor_parallel_.get(); }
+  /// Decode steps (one token per sequence, up to max_recorded_rows) run padded to a few shapes
+  /// (model/decode_padding.hpp) through backend::run_recorded: CUDA graphs on a GPU, the same ops
+  /// run directly elsewhere. Off by default.
+  void record_decode_steps(bool on) { record_decode_ = on; }
+  bool records_decode_steps() const { return record_decode_; }
   /// Takes the stage's group made after the model (backend::join_group with a ticket handed out
   /// by the head), before the first forward; throws as the constructor does for a group that
   /// does not fit, and std::logic_error when the rank has one already.
@@ -82,7 +91,8 @@ class glm4_model {
     kernels::tensor local_logits;                            // F32 (R, V / tp): this rank's vocabulary slice
   };
 
-  void reserve(const step_batch& batch);
+  /// Grows the scratch for `batch`; true when any buffer moved.
+  bool reserve(const step_batch& batch);
   void run_layer(std::int64_t layer, std::int64_t num_tokens, const kernels::attention_batch& attention,
                  kv_cache& cache);
   void all_reduce(kernels::tensor& partial_sums);
@@ -95,6 +105,8 @@ class glm4_model {
   model_weights weights_;  // device tensors
   scratch scratch_;
   kernels::tensor logits_view_, hidden_view_;
+  bool record_decode_ = false;
+  const void* recorded_cache_ = nullptr;  // the KV pool the backend's recordings write
 };
 
 }  // namespace glm4::model

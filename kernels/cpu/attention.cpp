@@ -71,12 +71,13 @@ void store_kv(tensor& k_cache, tensor& v_cache, const tensor& k, const tensor& v
   const std::int64_t num_slots = k_cache.dim(0) * k_cache.dim(1);
   const std::int32_t* slot = slots.as<std::int32_t>();
   for (std::int64_t t = 0; t < k.dim(0); ++t)
-    if (slot[t] < 0 || slot[t] >= num_slots)
+    if (slot[t] >= num_slots)
       throw std::out_of_range("store_kv: slot " + std::to_string(slot[t]) + " of row " + std::to_string(t) +
                               " is outside the cache of " + std::to_string(num_slots) + " slots");
   const bool parallel = k.numel() >= min_parallel_elements;
 #pragma omp parallel for schedule(static) num_threads(num_threads) if (parallel)
   for (std::int64_t t = 0; t < k.dim(0); ++t) {
+    if (slot[t] < 0) continue;  // a padding row
     const std::size_t bytes = static_cast<std::size_t>(row) * sizeof(float);
     std::memcpy(k_cache.as<float>() + slot[t] * row, k.as<float>() + t * row, bytes);
     std::memcpy(v_cache.as<float>() + slot[t] * row, v.as<float>() + t * row, bytes);

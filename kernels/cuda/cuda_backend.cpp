@@ -51,11 +51,16 @@ cuda_backend::cuda_backend(int device) : device_(device) {
   }
   cublas_ = handle;
   CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
+  // cuBLAS must not allocate inside a graph capture: give it a workspace of its own up front.
+  constexpr std::int64_t workspace_bytes = 32 << 20;
+  cublas_workspace_ = alloc(dtype::f32, {workspace_bytes / 4});
+  CUBLAS_CHECK(cublasSetWorkspace(cublas_, cublas_workspace_.data, static_cast<std::size_t>(workspace_bytes)));
 }
 
 cuda_backend::~cuda_backend() {
   cudaSetDevice(device_);
   cudaStreamSynchronize(stream_);
+  for (const auto& recording : recordings_) cudaGraphExecDestroy(recording.second);
   cublasDestroy(cublas_);
   cudaStreamDestroy(stream_);
 }
@@ -121,6 +126,7 @@ tensor& cuda_backend::at_least(tensor& buffer, dtype type, std::int64_t count) {
 
 void* cuda_backend::scratch(std::size_t bytes) {
   if (scratch_.nbytes() < bytes) {
+    forget_recordings();  // they read the old buffer
     scratch_ = {};  // cudaFree waits for the kernels still reading the old buffer
     scratch_ = alloc(dtype::f32, {static_cast<std::int64_t>((bytes + 3) / 4)});
   }
@@ -184,6 +190,7 @@ void cuda_backend::matmul(tensor& out, const tensor& x, const tensor& w, const t
     // BF16 weights that did not come through to_device (which stores them as F16 here): narrow
     // them per call, slow but correct, since cuBLAS has no BF16 GEMM before sm_80.
     if (weight_scratch_.numel() < w.numel()) {
+      forget_recordings();
       weight_scratch_ = {};
       weight_scratch_ = alloc(dtype::f16, {w.numel()});
     }
@@ -308,6 +315,40 @@ void cuda_backend::sample_rows(std::span<std::int32_t> ids, const tensor& logits
                      stream_);
   CUDA_CHECK(cudaMemcpyAsync(ids.data(), device_ids.data, ids.size_bytes(), cudaMemcpyDeviceToHost, stream_));
   CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+void cuda_backend::run_recorded(std::uint64_t key, const std::function<void()>& ops) {
+  activate();
+  if (const auto found = recordings_.find(key); found != recordings_.end()) {
+    CUDA_CHECK(cudaGraphLaunch(found->second, stream_));
+    return;
+  }
+  // Run once for real (whatever the ops allocate on first use, such as scratch or the rotary
+  // table, is then in place), and record the same ops without running them.
+  ops();
+  CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+  cudaGraph_t graph = nullptr;
+  try {
+    ops();
+  } catch (...) {
+    cudaStreamEndCapture(stream_, &graph);
+    if (graph) cudaGraphDestroy(graph);
+    throw;
+  }
+  CUDA_CHECK(cudaStreamEndCapture(stream_, &graph));
+  cudaGraphExec_t recording = nullptr;
+  const cudaError_t made = cudaGraphInstantiate(&recording, graph, 0);
+  cudaGraphDestroy(graph);
+  CUDA_CHECK(made);
+  recordings_[key] = recording;
+}
+
+void cuda_backend::forget_recordings() {
+  if (recordings_.empty()) return;
+  activate();
+  CUDA_CHECK(cudaStreamSynchronize(stream_));  // no replay still reads what is about to move
+  for (const auto& recording : recordings_) cudaGraphExecDestroy(recording.second);
+  recordings_.clear();
 }
 
 std::vector<std::uint8_t> cuda_backend::make_group_id() { return make_nccl_group_id(); }

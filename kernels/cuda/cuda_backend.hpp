@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -16,6 +17,7 @@
 
 struct CUstream_st;    // cudaStream_t
 struct cublasContext;  // cublasHandle_t
+struct CUgraphExec_st; // cudaGraphExec_t
 
 namespace glm4::kernels {
 
@@ -61,6 +63,11 @@ class cuda_backend final : public backend {
   void gather_rows(tensor& out, const tensor& x, const tensor& rows) override;
   void sample_rows(std::span<std::int32_t> ids, const tensor& logits, std::span<const row_sampling_spec> rows,
                    std::span<const token_edit> edits) override;
+  /// CUDA graphs: the first call under a key runs `ops` and captures them, later ones launch the graph.
+  void run_recorded(std::uint64_t key, const std::function<void()>& ops) override;
+  void forget_recordings() override;
+  std::size_t num_recordings() const { return recordings_.size(); }
+
   /// NCCL (kernels/cuda/nccl_group.hpp); throws in a build without NCCL.
   std::vector<std::uint8_t> make_group_id() override;
   std::shared_ptr<comm::communicator> join_group(const comm::group_ticket& ticket) override;
@@ -85,6 +92,8 @@ class cuda_backend final : public backend {
   tensor inv_freq_;  // F32 (rotary_dim_ / 2) on the device
   tensor sample_specs_, sample_edits_, sample_ids_;  // sample_rows' inputs and outputs, grown on demand
   tensor sample_work_;                                // F32 (R, V): the rows as they are filtered
+  tensor cublas_workspace_;                           // fixed, so captured GEMMs allocate nothing
+  std::map<std::uint64_t, CUgraphExec_st*> recordings_;
 };
 
 }  // namespace cuda

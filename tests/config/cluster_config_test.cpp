@@ -60,6 +60,7 @@ plan_ahead = false
 devices = ["cuda:0", "cuda:1"]
 layers = [0, 30]
 gpu_memory_utilization = 0.8
+cuda_graphs = true
 
 [[stage]]
 devices = ["cuda:0"]
@@ -101,6 +102,8 @@ tls_ca = "ca.pem"
   CHECK(gpus.tp_size() == 2);
   CHECK(gpus.layers == layer_range{0, 30});
   CHECK(gpus.gpu_memory_utilization == Approx(0.8));
+  CHECK(gpus.cuda_graphs);
+  CHECK_FALSE(config.stages[1].cuda_graphs);
   CHECK_FALSE(gpus.kv_cache_bytes);
   CHECK(gpus.node.empty());
   CHECK(gpus.at.line == 22);

@@ -212,6 +212,16 @@ gpu_memory_utilization = 0.5
 )");
     CHECK_ERROR_AT(error, 5, 26, "stage[0].gpu_memory_utilization", "CPU stage takes kv_cache_bytes");
   }
+  SECTION("CUDA graphs on a CPU stage") {
+    const config_error error = parse_error(R"(
+[model]
+path = "m"
+[[stage]]
+devices = ["cpu:0"]
+cuda_graphs = true
+)");
+    CHECK_ERROR_AT(error, 5, 15, "stage[0].cuda_graphs", "applies to GPU stages only");
+  }
   SECTION("both KV budgets on a GPU stage") {
     const config_error error = parse_error(R"(
 [model]

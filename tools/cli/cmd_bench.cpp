@@ -47,6 +47,7 @@ struct bench_flags {
   bool through_actors = false;
   std::string plan_ahead = "auto";
   std::string device = "cpu";
+  std::string cuda_graphs = "off";
   int threads = 0;
   int tp = 1;
   int pp = 1;
@@ -279,6 +280,7 @@ int run_bench(const CLI::App& command, const bench_flags& flags) {
   if (!device) throw usage_error(command, "--device: '" + flags.device + "' is not cpu or cuda:N");
   const bool on_gpu = device->kind == config::device_kind::cuda;
   if (on_gpu && sharded) throw usage_error(command, "--tp and --pp run CPU ranks; leave --device at cpu with them");
+  if (flags.cuda_graphs == "on" && !on_gpu) throw usage_error(command, "--cuda-graphs applies to --device cuda:N");
   const int total_threads = flags.threads > 0 ? flags.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const int rank_threads = sharded ? std::max(1, total_threads / flags.tp) : flags.threads;
   // As serve decides: one stage, and plan_ahead_pays.
@@ -297,7 +299,9 @@ int run_bench(const CLI::App& command, const bench_flags& flags) {
                                              throw std::runtime_error("this glm4-actor was built without CUDA; --device cuda needs nvcc at build time");
 #endif
                                            });
-  const std::string layout = actors::describe_layout(ranks);
+  for (auto& stage : ranks)
+    for (model::rank_model& rank : stage) rank.model->record_decode_steps(flags.cuda_graphs == "on");
+  const std::string layout = actors::describe_layout(ranks) + (flags.cuda_graphs == "on" ? ", CUDA graphs" : "");
 
   engine::sampling_params params;
   params.temperature = 0.0;
@@ -390,6 +394,9 @@ command_runner add_bench_command(CLI::App& command) {
       ->check(CLI::IsMember({"auto", "on", "off"}))
       ->capture_default_str();
   command.add_option("--device", flags->device, "cpu, or cuda:N to run on that GPU (one rank)")->capture_default_str();
+  command.add_option("--cuda-graphs", flags->cuda_graphs, "On a GPU: replay decode steps as CUDA graphs")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
   command.add_option("--threads", flags->threads, "CPU threads in all (0 = all), split over a stage's ranks")
       ->check(CLI::NonNegativeNumber);
   command.add_option("--tp", flags->tp, "Tensor-parallel CPU ranks per stage (implies --through-actors when above 1)")

@@ -140,6 +140,8 @@ std::unique_ptr<serving_stack> build_serving_stack(const config::cluster_config&
                                                // None yet: each rank joins with a ticket its actor is handed.
                                                return std::vector<std::shared_ptr<kernels::comm::communicator>>{};
                                              });
+  for (std::size_t s = 0; s < stages.size(); ++s)
+    for (model::rank_model& rank : stack->ranks[s]) rank.model->record_decode_steps(stages[s].cuda_graphs);
   stack->layout = actors::describe_layout(stack->ranks);
   stack->plan_ahead = plan_ahead_pays(config, stages, std::thread::hardware_concurrency());
 

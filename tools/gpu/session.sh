@@ -7,7 +7,8 @@
 #   2. ctest -L gpu (every kernel against the CPU backend, the forward against transformers; NCCL tests skip on
 #      one GPU); doctor;
 #   3. glm-4-9b with random BF16 weights: device copy bandwidth (the decode bound), glm4-actor bench at
-#      concurrency 1 and 64 on cuda:0, and transformers generate (device_map auto, BF16) at batch 1 and 64.
+#      concurrency 1 and 64 on cuda:0, each with and without CUDA graphs, and transformers generate
+#      (device_map auto, BF16) at batch 1 and 64.
 # GLM4_GPU_STEPS="build test bench" picks steps (default: all three).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -74,8 +75,14 @@ PY
   }
   log "glm4-actor bench, concurrency 1"
   bench --num-prompts 4 --concurrency 1 >"$out/ours_c1.json" 2>"$out/ours_c1.log" || log "bench c1 FAILED"
+  log "glm4-actor bench, concurrency 1, CUDA graphs"
+  bench --num-prompts 4 --concurrency 1 --cuda-graphs on >"$out/ours_c1_graphs.json" 2>>"$out/ours_c1.log" ||
+    log "bench c1 graphs FAILED"
   log "glm4-actor bench, concurrency 64"
   bench --num-prompts 256 --concurrency 64 >"$out/ours_c64.json" 2>"$out/ours_c64.log" || log "bench c64 FAILED"
+  log "glm4-actor bench, concurrency 64, CUDA graphs"
+  bench --num-prompts 256 --concurrency 64 --cuda-graphs on >"$out/ours_c64_graphs.json" 2>>"$out/ours_c64.log" ||
+    log "bench c64 graphs FAILED"
   log "glm4-actor bench, concurrency 64, through actors"
   bench --num-prompts 256 --concurrency 64 --through-actors >"$out/ours_c64_actors.json" 2>>"$out/ours_c64.log" ||
     log "bench c64 actors FAILED"

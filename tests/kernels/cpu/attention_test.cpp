@@ -251,14 +251,22 @@ TEST_CASE("paged_attention rejects layouts that would read outside the cache", "
                   std::invalid_argument);
 }
 
-TEST_CASE("store_kv rejects slots outside the cache", "[kernels][store_kv]") {
+TEST_CASE("store_kv rejects slots past the cache and stores nothing for a padding row's negative slot",
+          "[kernels][store_kv]") {
   auto backend = kernels::make_cpu_backend(1);
   std::mt19937 rng(9);
   host_tensor k_cache = random_tensor(rng, dtype::f32, {2, 4, 1, 8});
   host_tensor v_cache = random_tensor(rng, dtype::f32, {2, 4, 1, 8});
   const host_tensor k = random_tensor(rng, dtype::f32, {1, 1, 8});
   CHECK_THROWS_AS(backend->store_kv(k_cache.view, v_cache.view, k.view, k.view, int_tensor({1}, {8}).view), std::out_of_range);
-  CHECK_THROWS_AS(backend->store_kv(k_cache.view, v_cache.view, k.view, k.view, int_tensor({1}, {-1}).view), std::out_of_range);
+  const std::vector<float> keys_before = download(*backend, k_cache.view);
+  const host_tensor two = random_tensor(rng, dtype::f32, {2, 1, 8});
+  backend->store_kv(k_cache.view, v_cache.view, two.view, two.view, int_tensor({2}, {-1, 3}).view);
+  const std::vector<float> keys_after = download(*backend, k_cache.view);
+  for (std::size_t i = 0; i < keys_after.size(); ++i) {
+    const bool in_slot_3 = i >= 3 * 8 && i < 4 * 8;
+    CHECK(keys_after[i] == (in_slot_3 ? static_cast<float>(two.values[8 + i - 3 * 8]) : keys_before[i]));
+  }
 }
 
 }  // namespace glm4::test

@@ -97,6 +97,35 @@ TEST_CASE("the CUDA forward matches transformers on every fixture checkpoint", "
                  << worst_decode << " (logit scale " << reference.logit_scale << ")");
 }
 
+TEST_CASE("decode steps replayed as CUDA graphs give the logits of running them directly", "[cuda][model][graphs]") {
+  if (!have_gpu_or_skip()) return;
+  const std::string model_dir = GENERATE(as<std::string>{}, "glm4-f32", "glm-bf16");
+  CAPTURE(model_dir);
+  const model::checkpoint checkpoint = model::load_checkpoint(test_data_dir() / "models" / model_dir);
+  const reference_set reference = reference_for(model_dir);
+  // Two backends on one GPU: recordings belong to a backend.
+  auto direct_backend = kernels::make_cuda_backend(0);
+  auto recording_backend = kernels::make_cuda_backend(0);
+  model::glm4_model direct(checkpoint.config, checkpoint.weights, *direct_backend);
+  model::glm4_model recorded(checkpoint.config, checkpoint.weights, *recording_backend);
+  recorded.record_decode_steps(true);
+  double worst = 0.0;
+  for (const reference_prompt& prompt : reference.prompts) {  // a new cache per prompt: recordings start over
+    CAPTURE(prompt.name);
+    const auto max_tokens = static_cast<std::int64_t>(prompt.ids.size() + prompt.greedy_ids.size());
+    model::sequence_runner want(direct, max_tokens, 16), got(recorded, max_tokens, 16);
+    want.prefill(prompt.ids);
+    got.prefill(prompt.ids);
+    for (std::size_t step = 0; step + 1 < prompt.greedy_ids.size(); ++step) {
+      const std::vector<float> a = want.decode(prompt.greedy_ids[step]), b = got.decode(prompt.greedy_ids[step]);
+      worst = std::max(worst, max_abs_error(b, a.data(), a.size()));
+    }
+    CHECK(dynamic_cast<kernels::cuda::cuda_backend&>(*recording_backend).num_recordings() == 1);
+  }
+  INFO("max |graph - direct| " << worst);
+  CHECK(worst <= 1e-6 * reference.logit_scale);
+}
+
 TEST_CASE("two GPUs splitting every layer (NCCL) match transformers' prefill logits", "[cuda][model][parity][nccl]") {
   if (!have_gpu_or_skip()) return;
   int num_gpus = 0;

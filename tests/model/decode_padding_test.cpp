@@ -1,0 +1,156 @@
+// Decode steps padded to recorded shapes: which steps qualify, what padding looks like, and that a
+// model running its decode steps padded (record_decode_steps, as with CUDA graphs) gives the
+// logits of running them as they are, whole or split into pipeline stages, while prefills in
+// between grow its buffers.
+#include "model/decode_padding.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <functional>
+
+#include "model/sharded_layout.hpp"
+#include "tests/model/random_model.hpp"
+
+namespace glm4::model {
+namespace {
+
+constexpr std::int32_t block_size = 4;
+constexpr std::int64_t num_blocks = 64;
+
+step_batch decode_of(std::int32_t num_seqs, std::int32_t blocks_each) {
+  step_batch batch;
+  batch.block_size = block_size;
+  for (std::int32_t s = 0; s < num_seqs; ++s) {
+    std::vector<std::int32_t> blocks;
+    for (std::int32_t b = 0; b < blocks_each; ++b) blocks.push_back(s * blocks_each + b);
+    add_sequence(batch, std::vector<std::int32_t>{7 + s}, blocks_each * block_size - 1, blocks, logit_rows::last);
+  }
+  return batch;
+}
+
+// The layers of a layout (one rank per stage) with their caches; step() runs a batch through them.
+class stages_runner {
+ public:
+  stages_runner(const test::random_model& made, std::int64_t num_stages, bool padded) {
+    std::vector<stage_shape> stages;
+    for (const index_range& layers : split_layers(made.config.num_layers, num_stages)) stages.push_back({layers, 1});
+    ranks_ = build_sharded_layout(made.config, made.weights, stages,
+                                  [](std::size_t, std::int64_t) { return kernels::make_cpu_backend(1); });
+    for (auto& stage : ranks_) {
+      stage[0].model->record_decode_steps(padded);
+      caches_.push_back(std::make_unique<kv_cache>(*stage[0].backend, stage[0].model->config(), num_blocks, block_size));
+    }
+  }
+
+  std::vector<float> step(const step_batch& batch) {
+    std::vector<float> hidden;
+    for (std::size_t s = 0; s < ranks_.size(); ++s) {
+      glm4_model& model = *ranks_[s][0].model;
+      if (s + 1 == ranks_.size()) return model.forward_logits(batch, *caches_[s], hidden);
+      const kernels::tensor& out = model.forward(batch, *caches_[s], hidden);
+      hidden.resize(static_cast<std::size_t>(out.numel()));
+      model.backend().download(out, hidden.data());
+    }
+    return hidden;
+  }
+
+ private:
+  std::vector<std::vector<rank_model>> ranks_;
+  std::vector<std::unique_ptr<kv_cache>> caches_;
+};
+
+}  // namespace
+
+TEST_CASE("only steps of one new token per sequence get a recorded shape, rounded up to powers of two",
+          "[model][decode_padding]") {
+  CHECK(recordable_decode_shape(decode_of(1, 1)) == decode_shape{1, 1});
+  CHECK(recordable_decode_shape(decode_of(3, 3)) == decode_shape{4, 4});
+  CHECK(recordable_decode_shape(decode_of(5, 2)) == decode_shape{8, 2});
+  CHECK(decode_shape{4, 4}.key() != decode_shape{4, 8}.key());
+  step_batch prefill;
+  prefill.block_size = block_size;
+  add_sequence(prefill, std::vector<std::int32_t>{1, 2}, 0, std::vector<std::int32_t>{0}, logit_rows::last);
+  CHECK_FALSE(recordable_decode_shape(prefill));
+  CHECK_FALSE(recordable_decode_shape(step_batch{}));
+  CHECK_FALSE(recordable_decode_shape(decode_of(max_recorded_rows + 1, 1)));
+  CHECK(recordable_decode_shape(decode_of(max_recorded_rows, 1)) == decode_shape{max_recorded_rows, 1});
+}
+
+TEST_CASE("padding rows follow the real ones, store nothing and read only block 0", "[model][decode_padding]") {
+  const step_batch batch = decode_of(3, 3);
+  const step_batch padded = pad_decode_batch(batch, {4, 4});
+  CHECK(padded.num_tokens() == 4);
+  CHECK(padded.num_seqs() == 4);
+  CHECK(padded.max_blocks_per_seq == 4);
+  CHECK(padded.token_ids == std::vector<std::int32_t>{7, 8, 9, 0});
+  CHECK(padded.slot_mapping == std::vector<std::int32_t>{batch.slot_mapping[0], batch.slot_mapping[1], batch.slot_mapping[2], -1});
+  CHECK(padded.positions.back() == 0);
+  CHECK(padded.query_start == std::vector<std::int32_t>{0, 1, 2, 3, 4});
+  CHECK(padded.context_len == std::vector<std::int32_t>{12, 12, 12, 1});
+  CHECK(padded.logit_rows == batch.logit_rows);
+  // Each real row's blocks, widened to the stride; the padding row's are all block 0.
+  CHECK(std::vector<std::int32_t>(padded.block_table.begin() + 4, padded.block_table.begin() + 8) ==
+        std::vector<std::int32_t>{3, 4, 5, 0});
+  CHECK(std::vector<std::int32_t>(padded.block_table.begin() + 12, padded.block_table.end()) == std::vector<std::int32_t>(4, 0));
+  CHECK_THROWS_WITH(pad_decode_batch(batch, {2, 4}), Catch::Contains("does not fit the shape"));
+}
+
+TEST_CASE("a model running decode steps padded gives the logits of running them as they are", "[model][decode_padding]") {
+  const test::random_model made = test::make_random_model(checkpoint_layout::glm4);
+  const std::int64_t num_stages = GENERATE(1, 2);
+  CAPTURE(num_stages);
+  stages_runner plain(made, num_stages, false), padded(made, num_stages, true);
+  const auto vocab = static_cast<std::size_t>(made.config.vocab_size);
+
+  // Sequence s owns blocks [8s, 8s + 8). Three prompts, then decode; a fourth and fifth prompt
+  // arrive later (a prefill larger than any step before grows the scratch), then all five decode.
+  std::vector<std::vector<std::int32_t>> sequences = {{3, 17, 256}, {5, 6, 7, 8, 9}, {44, 2}};
+  const auto blocks_of = [](std::size_t s) {
+    std::vector<std::int32_t> blocks;
+    for (std::int32_t b = 0; b < 8; ++b) blocks.push_back(static_cast<std::int32_t>(s) * 8 + b);
+    return blocks;
+  };
+  std::vector<std::int32_t> cached(5, 0);
+  float worst = 0.0f;
+  const auto run = [&](const step_batch& batch, const std::vector<std::size_t>& owners) {
+    const std::vector<float> want = plain.step(batch), got = padded.step(batch);
+    REQUIRE(got.size() == want.size());
+    for (std::size_t i = 0; i < want.size(); ++i) worst = std::max(worst, std::abs(got[i] - want[i]));
+    for (std::size_t r = 0; r < owners.size(); ++r) {
+      const auto row = std::span<const float>(want).subspan(r * vocab, vocab);
+      const auto best = std::max_element(row.begin(), row.end()) - row.begin();
+      sequences[owners[r]].push_back(static_cast<std::int32_t>(best));
+    }
+  };
+  const auto prefill = [&](std::vector<std::size_t> which) {
+    step_batch batch;
+    batch.block_size = block_size;
+    for (std::size_t s : which) {
+      add_sequence(batch, sequences[s], 0, blocks_of(s), logit_rows::last);
+      cached[s] = static_cast<std::int32_t>(sequences[s].size());
+    }
+    run(batch, which);
+  };
+  const auto decode = [&](std::vector<std::size_t> which) {
+    step_batch batch;
+    batch.block_size = block_size;
+    for (std::size_t s : which) {
+      add_sequence(batch, std::vector<std::int32_t>{sequences[s].back()}, cached[s], blocks_of(s), logit_rows::last);
+      ++cached[s];
+    }
+    REQUIRE(recordable_decode_shape(batch));
+    run(batch, which);
+  };
+  prefill({0, 1, 2});
+  for (int i = 0; i < 4; ++i) decode({0, 1, 2});  // 3 rows padded to 4
+  sequences.push_back(std::vector<std::int32_t>(21, 11));
+  sequences.push_back({1, 2, 3});
+  prefill({3, 4});
+  for (int i = 0; i < 4; ++i) decode({0, 1, 2, 3, 4});  // 5 rows padded to 8
+  decode({4});
+  INFO("max |padded - plain| = " << worst);
+  CHECK(worst <= 1e-5f);
+}
+
+}  // namespace glm4::model
