@@ -1,6 +1,6 @@
-// The in-process executor: glm4_model on a backend, its paged KV cache, and sampling: on the
-// device (backend::sample_rows) for a GPU, on the host (engine::sampler) for the CPU and for any
-// step with a row that asks for logprobs.
+// The in-process executor: glm4_model on a backend, its paged KV cache, and sampling: by the
+// backend (sample_rows: only ids leave a GPU; on the CPU its rows run in parallel), or by the host
+// sampler (engine::sampler) for any step with a row that asks for logprobs.
 // Over one rank of a sharded layout it runs that rank's part of a step (execute_stage); a whole
 // model runs all of it (execute).
 #pragma once
@@ -49,7 +49,7 @@ class local_executor : public step_executor {
   void fill_fed_tokens(model::step_batch& batch, std::span<const fed_token> fed,
                        std::span<const sample_result> previous) override;
 
-  /// By default the device for a GPU backend and the host for the CPU one.
+  /// By default the device (the backend's sample_rows); the host for comparisons.
   sampling_site sampling() const { return sampling_site_; }
   void set_sampling(sampling_site site) { sampling_site_ = site; }
 

@@ -24,6 +24,12 @@ struct row_view {
   std::int64_t vocab;
 };
 
+// One thread's buffers, reused row after row: the row as it is filtered, and its weights.
+struct row_work {
+  std::vector<float> x;
+  std::vector<double> weights;
+};
+
 // Lowest id among the largest values.
 std::int32_t argmax_of(const std::vector<float>& x) {
   std::size_t best = 0;
@@ -72,12 +78,13 @@ void keep_top_k(std::vector<float>& x, std::uint32_t k) {
 // Keeps the shortest prefix in rank order (value descending, id ascending) whose mass reaches
 // top_p of the total: radix selection by mass finds the value the cut falls on, then the tokens
 // tied there are kept lowest id first.
-void keep_top_p(std::vector<float>& x, double top_p) {
+void keep_top_p(std::vector<float>& x, std::vector<double>& weights, double top_p) {
   const float best = max_of(x);
   if (best == negative_infinity()) return;
+  // Each weight once: the passes below read them again and again.
+  weights.resize(x.size());
   double total = 0.0;
-  for (float v : x)
-    if (v != negative_infinity()) total += weight_of(v, best);
+  for (std::size_t i = 0; i < x.size(); ++i) total += weights[i] = weight_of(x[i], best);
   const double target = top_p * total;
   if (!(target > 0.0)) {
     for (float& v : x) v = negative_infinity();
@@ -88,12 +95,12 @@ void keep_top_p(std::vector<float>& x, double top_p) {
   for (int shift = 32 - radix_bits; shift >= 0; shift -= radix_bits) {
     std::array<std::uint32_t, radix_bins> counts{};
     std::array<double, radix_bins> masses{};
-    for (float v : x) {
-      const std::uint32_t key = ordered_key(v);
-      if (v == negative_infinity() || (key & prefix_mask) != prefix) continue;
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      const std::uint32_t key = ordered_key(x[i]);
+      if (x[i] == negative_infinity() || (key & prefix_mask) != prefix) continue;
       const auto bin = static_cast<std::size_t>(radix_bin(key, shift));
       ++counts[bin];
-      masses[bin] += weight_of(v, best);
+      masses[bin] += weights[i];
     }
     const picked_bin pick = pick_bin_by_mass(counts.data(), masses.data(), mass_above, target);
     mass_above = pick.before;
@@ -119,14 +126,15 @@ void keep_min_p(std::vector<float>& x, double min_p) {
 }
 
 // The first id at which the running mass in id order passes uniform * total.
-std::int32_t draw(const std::vector<float>& x, float best, double uniform) {
+std::int32_t draw(const std::vector<float>& x, std::vector<double>& weights, float best, double uniform) {
+  weights.resize(x.size());
   double total = 0.0;
-  for (float v : x) total += weight_of(v, best);
+  for (std::size_t i = 0; i < x.size(); ++i) total += weights[i] = weight_of(x[i], best);
   const double target = uniform * total;
   double cumulative = 0.0;
   std::int32_t last_positive = 0;
   for (std::size_t i = 0; i < x.size(); ++i) {
-    const double weight = weight_of(x[i], best);
+    const double weight = weights[i];
     if (weight <= 0.0) continue;
     cumulative += weight;
     last_positive = static_cast<std::int32_t>(i);
@@ -135,8 +143,8 @@ std::int32_t draw(const std::vector<float>& x, float best, double uniform) {
   return last_positive;  // rounding left target just above the summed mass
 }
 
-std::int32_t sample_row(row_view row, const row_sampling_spec& spec, std::span<const token_edit> edits,
-                        std::vector<float>& x) {
+std::int32_t sample_row(row_view row, const row_sampling_spec& spec, std::span<const token_edit> edits, row_work& work) {
+  std::vector<float>& x = work.x;
   x.resize(static_cast<std::size_t>(row.vocab));
   for (std::int64_t i = 0; i < row.vocab; ++i) x[static_cast<std::size_t>(i)] = sanitized(row.logits[i]);
   for (const token_edit& edit : edits.subspan(static_cast<std::size_t>(spec.first_edit),
@@ -149,11 +157,11 @@ std::int32_t sample_row(row_view row, const row_sampling_spec& spec, std::span<c
   }
   for (float& v : x) v = apply_temperature(v, spec.temperature);
   if (spec.top_k > 0 && spec.top_k < row.vocab) keep_top_k(x, static_cast<std::uint32_t>(spec.top_k));
-  if (spec.top_p < 1.0) keep_top_p(x, spec.top_p);
+  if (spec.top_p < 1.0) keep_top_p(x, work.weights, spec.top_p);
   if (spec.min_p > 0.0) keep_min_p(x, spec.min_p);
   const float best = max_of(x);
   if (best == negative_infinity()) return argmax_of_sanitized(row);
-  return draw(x, best, spec.uniform);
+  return draw(x, work.weights, best, spec.uniform);
 }
 
 }  // namespace
@@ -183,7 +191,7 @@ void sample_rows(std::span<std::int32_t> ids, const tensor& logits, std::span<co
   const int threads = static_cast<int>(std::min<std::int64_t>(num_threads, num_rows));
 #pragma omp parallel num_threads(threads > 0 ? threads : 1)
   {
-    std::vector<float> work;
+    row_work work;
 #pragma omp for schedule(dynamic)
     for (std::int64_t r = 0; r < num_rows; ++r)
       ids[static_cast<std::size_t>(r)] =

@@ -209,7 +209,7 @@ TEST_CASE("an engine sampling on the device returns the tokens of host sampling"
   }
   auto generate = [&](sampling_site site) {
     local_executor executor(forward, config.scheduler.num_blocks, config.scheduler.block_size, config.eos_token_ids);
-    CHECK(executor.sampling() == sampling_site::host);  // the CPU backend's default
+    CHECK(executor.sampling() == sampling_site::device);  // the default, on the CPU too
     executor.set_sampling(site);
     llm_engine engine(config, executor, nullptr);
     for (std::size_t i = 0; i < requests.size(); ++i)

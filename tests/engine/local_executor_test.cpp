@@ -176,6 +176,7 @@ TEST_CASE("a prefix-cache hit gives the same logits as a miss", "[local_executor
   auto last_logits = [&](bool cached) {
     const auto config = config_for(f, 32, 512, cached);
     local_executor executor(f.forward, config.scheduler.num_blocks, config.scheduler.block_size, f.eos);
+    executor.set_sampling(sampling_site::host);  // which keeps the logits
     llm_engine engine(config, executor, nullptr);
     REQUIRE_FALSE(engine.add_request(1, first, greedy(1)));
     run(engine);
@@ -185,6 +186,7 @@ TEST_CASE("a prefix-cache hit gives the same logits as a miss", "[local_executor
     return executor.last_logits();
   };
   const auto hit = last_logits(true), miss = last_logits(false);
+  REQUIRE_FALSE(hit.empty());
   REQUIRE(hit.size() == miss.size());
   CHECK(max_abs_diff(hit, miss) <= 1e-5f);
 }

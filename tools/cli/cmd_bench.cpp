@@ -48,6 +48,9 @@ struct bench_flags {
   std::string plan_ahead = "auto";
   std::string device = "cpu";
   std::string cuda_graphs = "off";
+  std::string sampling = "auto";
+  double temperature = 0.0;
+  double top_p = 1.0;
   int threads = 0;
   int tp = 1;
   int pp = 1;
@@ -281,6 +284,8 @@ int run_bench(const CLI::App& command, const bench_flags& flags) {
   const bool on_gpu = device->kind == config::device_kind::cuda;
   if (on_gpu && sharded) throw usage_error(command, "--tp and --pp run CPU ranks; leave --device at cpu with them");
   if (flags.cuda_graphs == "on" && !on_gpu) throw usage_error(command, "--cuda-graphs applies to --device cuda:N");
+  if (flags.sampling != "auto" && (flags.through_actors || sharded))
+    throw usage_error(command, "--sampling picks where the in-process engine samples; leave it at auto through actors");
   const int total_threads = flags.threads > 0 ? flags.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const int rank_threads = sharded ? std::max(1, total_threads / flags.tp) : flags.threads;
   // As serve decides: one stage, and plan_ahead_pays.
@@ -304,7 +309,9 @@ int run_bench(const CLI::App& command, const bench_flags& flags) {
   const std::string layout = actors::describe_layout(ranks) + (flags.cuda_graphs == "on" ? ", CUDA graphs" : "");
 
   engine::sampling_params params;
-  params.temperature = 0.0;
+  params.temperature = flags.temperature;
+  params.top_p = flags.top_p;
+  params.seed = flags.seed;
   params.ignore_eos = true;
   params.max_tokens = flags.output_len;
   params.min_tokens = flags.output_len;
@@ -330,6 +337,8 @@ int run_bench(const CLI::App& command, const bench_flags& flags) {
   if (!flags.through_actors && !sharded) {
     engine::local_executor executor(*ranks[0][0].model, config.scheduler.num_blocks, config.scheduler.block_size,
                                     config.eos_token_ids);
+    if (flags.sampling != "auto")
+      executor.set_sampling(flags.sampling == "device" ? engine::sampling_site::device : engine::sampling_site::host);
     engine::llm_engine engine(config, executor, &tok);
     engine_driver driver(engine);
     run_requests(driver, warm_prompts, warm_params, 1, 1u << 30);
@@ -359,9 +368,14 @@ int run_bench(const CLI::App& command, const bench_flags& flags) {
     result = run_requests(driver, prompts, params, flags.concurrency, 0);
     result.stats = subtract(stats_now(), warm_stats);
   }
+  const std::string sampling = flags.temperature > 0.0 ? ", temperature " + std::to_string(flags.temperature) +
+                                                           " top_p " + std::to_string(flags.top_p)
+                                                     : ", greedy";
+  const std::string site = flags.sampling == "auto" ? "" : ", sampled on the " + flags.sampling;
   print_result(flags, result,
                layout + (flags.through_actors || sharded ? (plan_ahead ? ", through actors, planning ahead" : ", through actors")
-                                                         : ", in-process"));
+                                                         : ", in-process") +
+                   sampling + site);
   return 0;
 }
 
@@ -394,6 +408,15 @@ command_runner add_bench_command(CLI::App& command) {
       ->check(CLI::IsMember({"auto", "on", "off"}))
       ->capture_default_str();
   command.add_option("--device", flags->device, "cpu, or cuda:N to run on that GPU (one rank)")->capture_default_str();
+  command.add_option("--temperature", flags->temperature, "Sampling temperature (0: greedy)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  command.add_option("--top-p", flags->top_p, "Nucleus sampling mass")->check(CLI::Range(1e-6, 1.0))->capture_default_str();
+  command.add_option("--sampling", flags->sampling,
+                     "In-process: sample with the backend's sample_rows (device, the default: auto) or on the host "
+                     "with engine::sampler")
+      ->check(CLI::IsMember({"auto", "host", "device"}))
+      ->capture_default_str();
   command.add_option("--cuda-graphs", flags->cuda_graphs, "On a GPU: replay decode steps as CUDA graphs")
       ->check(CLI::IsMember({"on", "off"}))
       ->capture_default_str();
