@@ -20,14 +20,7 @@ step_batch pad_decode_batch(const step_batch& batch, const decode_shape& shape) 
   if (num_rows > shape.num_rows || batch.max_blocks_per_seq > shape.table_stride || num_rows != batch.num_seqs())
     throw std::invalid_argument("pad_decode_batch: a step of " + std::to_string(num_rows) + " rows and " +
                                 std::to_string(batch.max_blocks_per_seq) + " blocks per sequence does not fit the shape");
-  step_batch padded;
-  padded.block_size = batch.block_size;
-  padded.token_ids = batch.token_ids;
-  padded.positions = batch.positions;
-  padded.slot_mapping = batch.slot_mapping;
-  padded.query_start = batch.query_start;
-  padded.context_len = batch.context_len;
-  padded.logit_rows = batch.logit_rows;
+  step_batch padded = batch;
   padded.max_blocks_per_seq = shape.table_stride;
   padded.block_table.assign(static_cast<std::size_t>(shape.num_rows) * static_cast<std::size_t>(shape.table_stride), 0);
   for (std::int32_t s = 0; s < num_rows; ++s)
