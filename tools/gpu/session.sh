@@ -7,8 +7,8 @@
 #   2. ctest -L gpu (every kernel against the CPU backend, the forward against transformers; NCCL tests skip on
 #      one GPU); doctor;
 #   3. glm-4-9b with random BF16 weights: device copy bandwidth (the decode bound), glm4-actor bench at
-#      concurrency 1 and 64 on cuda:0, each with and without CUDA graphs, and transformers generate
-#      (device_map auto, BF16) at batch 1 and 64.
+#      concurrency 1 and 64 on cuda:0, each with and without CUDA graphs, sampled rows on the GPU vs on the
+#      host at concurrency 64, and transformers generate (device_map auto, BF16) at batch 1 and 64.
 # GLM4_GPU_STEPS="build test bench" picks steps (default: all three).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -83,6 +83,11 @@ PY
   log "glm4-actor bench, concurrency 64, CUDA graphs"
   bench --num-prompts 256 --concurrency 64 --cuda-graphs on >"$out/ours_c64_graphs.json" 2>>"$out/ours_c64.log" ||
     log "bench c64 graphs FAILED"
+  for site in device host; do
+    log "glm4-actor bench, concurrency 64, temperature 0.8 top_p 0.9, sampled on the $site"
+    bench --num-prompts 256 --concurrency 64 --temperature 0.8 --top-p 0.9 --sampling "$site" \
+      >"$out/ours_c64_sampled_$site.json" 2>>"$out/ours_c64.log" || log "bench c64 sampled $site FAILED"
+  done
   log "glm4-actor bench, concurrency 64, through actors"
   bench --num-prompts 256 --concurrency 64 --through-actors >"$out/ours_c64_actors.json" 2>>"$out/ours_c64.log" ||
     log "bench c64 actors FAILED"
