@@ -34,10 +34,6 @@ std::map<token_id, kernels::token_edit> edits_of(const sampling_params& params, 
 
 }  // namespace
 
-bool can_sample_on_device(std::span<const row_sampling> rows) {
-  return std::none_of(rows.begin(), rows.end(), [](const row_sampling& row) { return row.params->logprobs; });
-}
-
 device_sampling_batch make_device_sampling_batch(std::span<const row_sampling> rows,
                                                  std::span<const token_id> eos_token_ids) {
   device_sampling_batch batch;

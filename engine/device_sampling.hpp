@@ -1,5 +1,6 @@
 // A step's sampling inputs in the kernels' plain form (kernels/sampling_spec.hpp), so a backend
-// can sample on its device and hand back only token ids. Logprobs stay with the host sampler.
+// can sample on its device and hand back only token ids. Logprobs stay with the host sampler,
+// which local_executor gives only the rows that ask for them.
 #pragma once
 
 #include <span>
@@ -14,9 +15,6 @@ struct device_sampling_batch {
   std::vector<kernels::row_sampling_spec> rows;  // one per logit row
   std::vector<kernels::token_edit> edits;        // each row's bias, min_tokens mask and penalty tokens
 };
-
-/// Whether a device can sample every row: it returns no logprobs, so no row may ask for them.
-bool can_sample_on_device(std::span<const row_sampling> rows);
 
 /// The rows as the device samples them, with engine::sampler's semantics: the same token for the
 /// same logits, params and state (the draw is uniform_draw(seed, num_output), as on the host).

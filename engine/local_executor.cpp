@@ -105,7 +105,7 @@ stage_output local_executor::execute_stage(const model::step_batch& batch, std::
     logits_.clear();
     return output;
   }
-  if (sampling_site_ == sampling_site::device && can_sample_on_device(rows)) {
+  if (sampling_site_ == sampling_site::device) {
     output.samples = sample_on_device(model_.forward(batch, kv, hidden_in), rows);
     logits_.clear();
     return output;
@@ -126,7 +126,17 @@ std::vector<sample_result> local_executor::sample_on_device(const kernels::tenso
   std::vector<std::int32_t> ids(rows.size());
   model_.backend().sample_rows(ids, logits, sampling.rows, sampling.edits);
   std::vector<sample_result> samples(rows.size());
-  for (std::size_t r = 0; r < rows.size(); ++r) samples[r].token = ids[r];
+  std::vector<float> row_logits;
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    if (!rows[r].params->logprobs) {
+      samples[r].token = ids[r];
+      continue;
+    }
+    // Logprobs come from the host sampler, over this row alone: the only logits that leave the device.
+    row_logits.resize(static_cast<std::size_t>(logits.dim(1)));
+    model_.backend().download(kernels::view_rows(logits, static_cast<std::int64_t>(r), 1), row_logits.data());
+    samples[r] = sampler_.sample(row_logits, *rows[r].params, rows[r].state);
+  }
   return samples;
 }
 

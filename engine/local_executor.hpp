@@ -1,6 +1,6 @@
 // The in-process executor: glm4_model on a backend, its paged KV cache, and sampling: by the
-// backend (sample_rows: only ids leave a GPU; on the CPU its rows run in parallel), or by the host
-// sampler (engine::sampler) for any step with a row that asks for logprobs.
+// backend (sample_rows: only ids leave a GPU; on the CPU its rows run in parallel), and by the host
+// sampler (engine::sampler) for the rows that ask for logprobs, whose logits alone are copied.
 // Over one rank of a sharded layout it runs that rank's part of a step (execute_stage); a whole
 // model runs all of it (execute).
 #pragma once
@@ -60,8 +60,8 @@ class local_executor : public step_executor {
   std::vector<std::uint8_t> make_group_id() override;
   void join_group(const kernels::comm::group_ticket& ticket) override;
 
-  /// The logits (R, V) row-major of the last step, on the host (tests compare them); empty off
-  /// the sampling rank and when the device sampled.
+  /// The logits (R, V) row-major of the last step, on the host (tests compare them), when sampling
+  /// on the host; empty otherwise and off the sampling rank.
   const std::vector<float>& last_logits() const { return logits_; }
   /// Throws std::logic_error before allocate_kv_pool on an executor made with a budget.
   model::kv_cache& cache();

@@ -201,9 +201,10 @@ TEST_CASE("an engine sampling on the device returns the tokens of host sampling"
   requests[2].top_p = 0.8;
   requests[2].frequency_penalty = 0.7;
   requests[3].min_p = 0.05;
-  requests[3].logprobs = true;  // the steps with this row go to the host sampler, the later ones to the device
+  requests[3].logprobs = true;  // this row's logits go to the host sampler, the others stay on the device
+  requests[3].top_logprobs = 3;
   for (std::size_t i = 0; i < requests.size(); ++i) {
-    requests[i].max_tokens = i == 3 ? 3 : 12;
+    requests[i].max_tokens = 12;
     requests[i].ignore_eos = true;
     requests[i].seed = 100 + i;
   }
@@ -214,19 +215,22 @@ TEST_CASE("an engine sampling on the device returns the tokens of host sampling"
     llm_engine engine(config, executor, nullptr);
     for (std::size_t i = 0; i < requests.size(); ++i)
       REQUIRE_FALSE(engine.add_request(i, {5, 17, 99, 3, static_cast<token_id>(40 + i)}, requests[i]));
-    std::map<request_id, std::vector<token_id>> tokens;
+    std::map<request_id, std::vector<token_logprob>> tokens;  // with logprobs for request 3
     while (engine.has_unfinished())
       for (const auto& out : engine.step())
-        for (const auto& t : out.tokens) tokens[out.request].push_back(t.token);
+        for (const auto& t : out.tokens) {
+          tokens[out.request].push_back({t.token, t.logprob.value_or(0.0f)});
+          if (out.request == 3) CHECK(t.top_logprobs.size() == 3);
+        }
     // The host sampler keeps the step's logits; the device hands back only ids.
     return std::pair{tokens, executor.last_logits().empty()};
   };
-  const auto [on_host, last_step_on_device_in_host_mode] = generate(sampling_site::host);
-  const auto [on_device, last_step_on_device] = generate(sampling_site::device);
-  CHECK_FALSE(last_step_on_device_in_host_mode);
-  CHECK(last_step_on_device);
+  const auto [on_host, device_only_in_host_mode] = generate(sampling_site::host);
+  const auto [on_device, device_only] = generate(sampling_site::device);
+  CHECK_FALSE(device_only_in_host_mode);
+  CHECK(device_only);
   REQUIRE(on_host.size() == requests.size());
-  for (const auto& [request, tokens] : on_host) CHECK(tokens.size() == (request == 3 ? 3u : 12u));
+  for (const auto& [request, tokens] : on_host) CHECK(tokens.size() == 12u);
   CHECK(on_device == on_host);
 }
 
