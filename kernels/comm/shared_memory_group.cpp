@@ -209,7 +209,7 @@ struct pending_group {
 
 struct group_registry {
   std::mutex mutex;
-  std::map<std::vector<std::uint8_t>, pending_group> pending;
+  std::map<std::string, pending_group> pending;  // by id, as bytes
   std::uint64_t next_id = 0;
 };
 
@@ -235,7 +235,7 @@ std::shared_ptr<communicator> join_shared_memory_group(const group_ticket& ticke
                                 std::to_string(ticket.size));
   group_registry& groups = registry();
   std::lock_guard lock(groups.mutex);
-  auto [at, made] = groups.pending.try_emplace(ticket.id);
+  auto [at, made] = groups.pending.try_emplace(std::string(ticket.id.begin(), ticket.id.end()));
   pending_group& group = at->second;
   if (made) group.members = make_shared_memory_group(ticket.size);
   if (std::ssize(group.members) != ticket.size)

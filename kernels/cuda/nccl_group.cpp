@@ -9,11 +9,16 @@
 #include <nccl.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <thread>
 
 #include "kernels/cuda/cuda_check.hpp"
+
+// Nonblocking communicators (ncclInProgress, ncclConfig_t) came with NCCL 2.14.
+#define GLM4_NCCL_NONBLOCKING (NCCL_VERSION_CODE >= NCCL_VERSION(2, 14, 0))
 #endif
 
 namespace glm4::kernels::cuda {
@@ -26,6 +31,23 @@ void nccl_check(ncclResult_t status, const char* call) {
 }
 
 #define NCCL_CHECK(call) nccl_check((call), #call)
+
+// A call on a nonblocking communicator (join_nccl_group makes those) may return ncclInProgress
+// while NCCL carries it out; its final status then comes from ncclCommGetAsyncError. A blocking
+// communicator's calls return their final status at once.
+ncclResult_t settled(ncclComm_t comm, ncclResult_t status) {
+#if GLM4_NCCL_NONBLOCKING
+  while (status == ncclInProgress) {
+    std::this_thread::yield();
+    if (const ncclResult_t queried = ncclCommGetAsyncError(comm, &status); queried != ncclSuccess) return queried;
+  }
+#else
+  (void)comm;
+#endif
+  return status;
+}
+
+#define NCCL_SETTLED(comm, call) nccl_check(settled((comm), (call)), #call)
 
 // What the ranks of one group in this process share: their comms, so that one abort reaches all
 // of them (ranks in other processes see their collectives fail).
@@ -82,7 +104,7 @@ class nccl_communicator final : public comm::communicator {
     group_->throw_if_aborted();
     backend_.make_current();
     // NCCL's all-reduce ends with every rank holding the same result, bit for bit.
-    NCCL_CHECK(ncclAllReduce(x.data, x.data, static_cast<std::size_t>(x.numel()), ncclFloat, ncclSum, comm_, stream()));
+    NCCL_SETTLED(comm_, ncclAllReduce(x.data, x.data, static_cast<std::size_t>(x.numel()), ncclFloat, ncclSum, comm_, stream()));
   }
 
   void gather_columns(const tensor& local, tensor* full) override {
@@ -113,7 +135,7 @@ class nccl_communicator final : public comm::communicator {
         offset += count;
       }
     }
-    NCCL_CHECK(ncclGroupEnd());
+    NCCL_SETTLED(comm_, ncclGroupEnd());
     if (rank_ != 0) return;
     // Side by side: rank r's (rows, w_r) block lands at column offset sum(w_0..w_{r-1}).
     const std::size_t pitch = static_cast<std::size_t>(total) * sizeof(float);
@@ -136,7 +158,7 @@ class nccl_communicator final : public comm::communicator {
     backend_.make_current();
     tensor buffer = backend_.alloc(dtype::i32, {static_cast<std::int64_t>(values.size())});
     if (rank_ == 0) backend_.upload(buffer, values.data());
-    NCCL_CHECK(ncclBroadcast(buffer.data, buffer.data, values.size(), ncclInt32, 0, comm_, stream()));
+    NCCL_SETTLED(comm_, ncclBroadcast(buffer.data, buffer.data, values.size(), ncclInt32, 0, comm_, stream()));
     backend_.download(buffer, values.data());  // waits for the stream
   }
 
@@ -150,7 +172,7 @@ class nccl_communicator final : public comm::communicator {
     tensor widths = backend_.alloc(dtype::i32, {size(), 1});
     tensor own = view_rows(widths, rank_, 1);
     backend_.upload(own, &mine);
-    NCCL_CHECK(ncclAllGather(own.data, widths.data, 1, ncclInt32, comm_, stream()));
+    NCCL_SETTLED(comm_, ncclAllGather(own.data, widths.data, 1, ncclInt32, comm_, stream()));
     std::vector<std::int32_t> host(static_cast<std::size_t>(size()));
     backend_.download(widths, host.data());
     return host;
@@ -183,18 +205,38 @@ std::vector<std::shared_ptr<comm::communicator>> make_nccl_group(std::span<cuda_
 
 namespace {
 
-// The group state of each id some rank of this process joined, while any of them lives.
-std::shared_ptr<group_state> local_group_of(const std::vector<std::uint8_t>& id) {
-  static std::mutex mutex;
-  static std::map<std::vector<std::uint8_t>, std::weak_ptr<group_state>> groups;
-  std::lock_guard lock(mutex);
-  std::weak_ptr<group_state>& entry = groups[id];
-  std::shared_ptr<group_state> group = entry.lock();
-  if (!group) {
-    group = std::make_shared<group_state>();
-    entry = group;
+// How long a rank waits in join_nccl_group for the rest of its group.
+constexpr auto join_timeout = std::chrono::minutes(5);
+
+// The group state of each id some rank of this process joined: while any of them lives, and for
+// good once aborted, so that a rank arriving after a failed one learns of it instead of waiting.
+class local_groups {
+ public:
+  std::shared_ptr<group_state> of(const std::vector<std::uint8_t>& id) {
+    std::lock_guard lock(mutex_);
+    std::weak_ptr<group_state>& entry = groups_[std::string(id.begin(), id.end())];
+    std::shared_ptr<group_state> group = entry.lock();
+    if (!group) {
+      group = std::make_shared<group_state>();
+      entry = group;
+    }
+    return group;
   }
-  return group;
+
+  void keep_aborted(std::shared_ptr<group_state> group) {
+    std::lock_guard lock(mutex_);
+    aborted_.push_back(std::move(group));  // its comms are aborted already: nothing to destroy at exit
+  }
+
+ private:
+  std::mutex mutex_;
+  std::map<std::string, std::weak_ptr<group_state>> groups_;
+  std::vector<std::shared_ptr<group_state>> aborted_;
+};
+
+local_groups& joined_groups() {
+  static local_groups instance;
+  return instance;
 }
 
 }  // namespace
@@ -207,18 +249,52 @@ std::vector<std::uint8_t> make_nccl_group_id() {
 }
 
 std::shared_ptr<comm::communicator> join_nccl_group(cuda_backend& backend, const comm::group_ticket& ticket) {
+  // The ranks of this process that join with this id share one abort: a rank that fails to join
+  // aborts it, which releases the others from waiting for it.
+  std::shared_ptr<group_state> group = joined_groups().of(ticket.id);
+  group->throw_if_aborted();  // a rank of this process failed to join already
+  const std::string who = "rank " + std::to_string(ticket.rank) + " of " + std::to_string(ticket.size);
+  const auto fail = [&](const std::string& why) {
+    group->abort(who + " could not join its NCCL group: " + why);
+    joined_groups().keep_aborted(group);
+    group->throw_if_aborted();
+  };
   ncclUniqueId id;
   if (ticket.id.size() != sizeof id.internal)
-    throw std::invalid_argument("join_nccl_group: an NCCL group id has " + std::to_string(sizeof id.internal) +
-                                " bytes, the ticket's has " + std::to_string(ticket.id.size()));
-  if (ticket.size < 1 || ticket.rank < 0 || ticket.rank >= ticket.size)
-    throw std::invalid_argument("join_nccl_group: rank " + std::to_string(ticket.rank) + " is not in a group of " +
-                                std::to_string(ticket.size));
+    fail("an NCCL group id has " + std::to_string(sizeof id.internal) + " bytes, the ticket's has " +
+         std::to_string(ticket.id.size()));
+  if (ticket.size < 1 || ticket.rank < 0 || ticket.rank >= ticket.size) fail("that rank is not in the group");
   std::memcpy(id.internal, ticket.id.data(), sizeof id.internal);
-  backend.make_current();
+  try {
+    backend.make_current();
+  } catch (const std::exception& error) {
+    fail(error.what());
+  }
   ncclComm_t comm = nullptr;
-  NCCL_CHECK(ncclCommInitRank(&comm, ticket.size, id, ticket.rank));
-  std::shared_ptr<group_state> group = local_group_of(ticket.id);
+#if GLM4_NCCL_NONBLOCKING
+  ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
+  config.blocking = 0;  // so that a rank whose peers never come can give up
+  ncclResult_t status = ncclCommInitRankConfig(&comm, ticket.size, id, ticket.rank, &config);
+  const auto deadline = std::chrono::steady_clock::now() + join_timeout;
+  while (status == ncclInProgress) {
+    const bool late = std::chrono::steady_clock::now() > deadline;
+    if (late || group->is_aborted) {
+      ncclCommAbort(comm);
+      if (late)
+        fail("waited " + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(join_timeout).count()) +
+             " s for the other ranks to join (is every rank's process up, and can its host reach this one?)");
+      group->throw_if_aborted();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    if (const ncclResult_t queried = ncclCommGetAsyncError(comm, &status); queried != ncclSuccess) status = queried;
+  }
+#else
+  const ncclResult_t status = ncclCommInitRank(&comm, ticket.size, id, ticket.rank);  // waits for every rank, however long
+#endif
+  if (status != ncclSuccess) {
+    if (comm) ncclCommAbort(comm);
+    fail(ncclGetErrorString(status));
+  }
   group->add(comm);
   return std::make_shared<nccl_communicator>(std::move(group), comm, ticket.rank, ticket.size, backend);
 }

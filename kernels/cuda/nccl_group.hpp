@@ -24,9 +24,11 @@ std::vector<std::shared_ptr<comm::communicator>> make_nccl_group(std::span<cuda_
 /// A new ncclUniqueId as bytes, for the tickets of one group (made once, by one rank's process).
 std::vector<std::uint8_t> make_nccl_group_id();
 
-/// This backend's communicator as rank ticket.rank of ticket.size (ncclCommInitRank): blocks until
-/// every rank, in this process or another, has joined with the same id. The ranks of one group
-/// that live in this process share its abort; ranks elsewhere see their collectives fail.
+/// This backend's communicator as rank ticket.rank of ticket.size (a nonblocking ncclCommInitRank
+/// from NCCL 2.14 on): returns once every rank, in this process or another, has joined with the
+/// same id. It gives up after five minutes, or as soon as a rank of this process fails to join;
+/// either way the ranks of this process waiting with that id throw the reason. The ranks of one
+/// group that live in this process share its abort; ranks elsewhere see their collectives fail.
 std::shared_ptr<comm::communicator> join_nccl_group(cuda_backend& backend, const comm::group_ticket& ticket);
 
 }  // namespace glm4::kernels::cuda

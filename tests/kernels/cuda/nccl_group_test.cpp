@@ -149,4 +149,13 @@ TEST_CASE("nccl ranks that join one by one with a ticket sum like a group made a
   CHECK_THROWS_WITH(backends[0]->join_group({{1, 2, 3}, 0, 2}), Catch::Contains("bytes"));
 }
 
+TEST_CASE("a rank that cannot join releases the ranks of its process waiting for it, with the reason", "[cuda][nccl]") {
+  if (!test::have_gpu_or_skip() || !have_nccl()) return;  // one GPU is enough: rank 1 never gets as far as NCCL
+  cuda_backend backend(0);
+  const std::vector<std::uint8_t> id = backend.make_group_id();
+  auto waiting = std::async(std::launch::async, [&] { return backend.join_group({id, 0, 2}); });
+  CHECK_THROWS_WITH(backend.join_group({id, 7, 2}), Catch::Contains("rank 7 of 2 could not join"));
+  CHECK_THROWS_WITH(waiting.get(), Catch::Contains("rank 7 of 2 could not join its NCCL group"));
+}
+
 }  // namespace glm4::kernels::cuda
