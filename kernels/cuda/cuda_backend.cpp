@@ -318,6 +318,7 @@ void cuda_backend::sample_rows(std::span<std::int32_t> ids, const tensor& logits
 }
 
 void cuda_backend::run_recorded(std::uint64_t key, const std::function<void()>& ops) {
+  if (!recording_) return ops();
   activate();
   if (const auto found = recordings_.find(key); found != recordings_.end()) {
     CUDA_CHECK(cudaGraphLaunch(found->second, stream_));

@@ -67,6 +67,8 @@ class cuda_backend final : public backend {
   void run_recorded(std::uint64_t key, const std::function<void()>& ops) override;
   void forget_recordings() override;
   std::size_t num_recordings() const { return recordings_.size(); }
+  /// Off: run_recorded runs the ops directly, as other backends do (tests tell graphs from padding).
+  void set_recording(bool on) { recording_ = on; }
 
   /// NCCL (kernels/cuda/nccl_group.hpp); throws in a build without NCCL.
   std::vector<std::uint8_t> make_group_id() override;
@@ -94,6 +96,7 @@ class cuda_backend final : public backend {
   tensor sample_work_;                                // F32 (R, V): the rows as they are filtered
   tensor cublas_workspace_;                           // fixed, so captured GEMMs allocate nothing
   std::map<std::uint64_t, CUgraphExec_st*> recordings_;
+  bool recording_ = true;
 };
 
 }  // namespace cuda

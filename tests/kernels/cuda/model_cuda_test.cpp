@@ -10,7 +10,10 @@
 #include <cuda_runtime.h>
 
 #include <future>
+#include <map>
 
+#include "engine/llm_engine.hpp"
+#include "engine/local_executor.hpp"
 #include "kernels/cuda/cuda_backend.hpp"
 #include "kernels/cuda/nccl_group.hpp"
 #include "model/kv_cache.hpp"
@@ -124,6 +127,49 @@ TEST_CASE("decode steps replayed as CUDA graphs give the logits of running them 
   }
   INFO("max |graph - direct| " << worst);
   CHECK(worst <= 1e-6 * reference.logit_scale);
+}
+
+TEST_CASE("an engine on the GPU serves the same tokens with decode steps replayed as graphs", "[cuda][model][graphs]") {
+  if (!have_gpu_or_skip()) return;
+  const model::checkpoint checkpoint = model::load_checkpoint(test_data_dir() / "models" / "glm-bf16");
+  engine::engine_config config;
+  config.scheduler.num_blocks = 256;
+  config.scheduler.block_size = 16;
+  config.scheduler.max_num_seqs = 5;  // decode batches of 1 to 5 rows: shapes 1, 2, 4 and 8
+  config.scheduler.max_num_batched_tokens = 64;
+  config.scheduler.max_model_len = 512;
+  config.eos_token_ids = checkpoint.generation.eos_token_ids;
+  config.vocab_size = checkpoint.config.vocab_size;
+  // Seven requests of different lengths: prefills (growing the scratch) land between decode steps.
+  // Both runs pad decode steps alike (cuBLAS may pick another kernel for another row count), one
+  // replaying graphs, the other running the same ops directly.
+  const auto serve = [&](bool graphs) {
+    auto backend = std::make_unique<kernels::cuda::cuda_backend>(0);
+    backend->set_recording(graphs);
+    model::glm4_model model(checkpoint.config, checkpoint.weights, *backend);
+    model.record_decode_steps(true);
+    engine::local_executor executor(model, config.scheduler.num_blocks, config.scheduler.block_size, config.eos_token_ids);
+    engine::llm_engine engine(config, executor, nullptr);
+    for (engine::request_id id = 0; id < 7; ++id) {
+      engine::sampling_params params;
+      params.temperature = id % 2 == 0 ? 0.0 : 0.9;  // sampled rows are seeded: the same draws either way
+      params.seed = 1000 + id;
+      params.max_tokens = static_cast<std::int32_t>(6 + 5 * id);
+      params.ignore_eos = true;
+      std::vector<engine::token_id> prompt;
+      for (std::int64_t i = 0; i < 3 + 11 * id; ++i) prompt.push_back(static_cast<engine::token_id>((17 * i + id) % 1000));
+      REQUIRE_FALSE(engine.add_request(id, prompt, params));
+    }
+    std::map<engine::request_id, std::vector<engine::token_id>> tokens;
+    while (engine.has_unfinished())
+      for (const auto& out : engine.step())
+        for (const auto& t : out.tokens) tokens[out.request].push_back(t.token);
+    CHECK((backend->num_recordings() > 0) == graphs);
+    return tokens;
+  };
+  const auto direct = serve(false);
+  CHECK(serve(true) == direct);
+  CHECK(direct.size() == 7);
 }
 
 TEST_CASE("two GPUs splitting every layer (NCCL) match transformers' prefill logits", "[cuda][model][parity][nccl]") {
