@@ -94,10 +94,8 @@ PY
   peer() {
     python3 tools/bench/transformers_generate_peer.py --model "$model" --input-len 128 --output-len 128 --device-map auto "$@"
   }
-  log "transformers generate, batch 1"
-  peer --batch 1 --num-prompts 2 >"$out/peer_c1.json" 2>"$out/peer.log" || log "peer c1 FAILED"
-  log "transformers generate, batch 64"
-  peer --batch 64 --num-prompts 64 >"$out/peer_c64.json" 2>>"$out/peer.log" || log "peer c64 FAILED"
-  cat "$out"/ours_*.json "$out"/peer_*.json
+  log "transformers generate, batch 1 then 64 (one load)"
+  peer --batch 1,64 >"$out/peer.json" 2>"$out/peer.log" || log "peer FAILED"
+  cat "$out"/ours_*.json "$out"/peer.json
 fi
 log "done"
