@@ -182,6 +182,31 @@ bool glm4_model::reserve(const step_batch& batch) {
 
 glm4_model::~glm4_model() { backend_.forget_recordings(); }
 
+std::uint64_t activation_bytes(const model_config& config, const shard_plan& plan, std::int64_t max_tokens,
+                               std::int64_t max_seqs) {
+  // As glm4_model::reserve allocates, with at least one of everything.
+  const model_config c = local_config(config, plan);
+  const auto tokens = static_cast<std::uint64_t>(std::max<std::int64_t>(1, max_tokens));
+  const auto seqs = static_cast<std::uint64_t>(std::max<std::int64_t>(1, max_seqs));
+  const auto floats_per_token = static_cast<std::uint64_t>(3 * c.hidden_size + 2 * c.num_heads * c.head_dim +
+                                                           2 * c.num_kv_heads * c.head_dim + 3 * c.intermediate_size);
+  const std::uint64_t ints_per_token = 3;  // ids, positions, slots
+  const auto floats_per_row = static_cast<std::uint64_t>(c.hidden_size + c.vocab_size +
+                                                         (plan.tp_size > 1 ? plan.lm_head_rows.count() : 0));
+  const std::uint64_t ints_per_seq = 3;  // logit_rows, context_len, query_start (plus one)
+  return 4 * (tokens * (floats_per_token + ints_per_token) + seqs * (floats_per_row + ints_per_seq) + 1);
+}
+
+std::uint64_t glm4_model::scratch_bytes() const {
+  const scratch& s = scratch_;
+  std::uint64_t total = 0;
+  for (const tensor* t : {&s.ids, &s.positions, &s.slots, &s.query_start, &s.context_len, &s.block_table, &s.logit_rows,
+                          &s.hidden, &s.normed, &s.q, &s.k, &s.v, &s.attn, &s.proj, &s.gate_up, &s.ffn, &s.row_hidden,
+                          &s.logits, &s.local_logits})
+    total += t->empty() ? 0 : t->nbytes();
+  return total;
+}
+
 void glm4_model::join_tensor_parallel(std::shared_ptr<kernels::comm::communicator> group) {
   if (tensor_parallel_) throw std::logic_error("glm4_model: this rank has joined its tensor-parallel group already");
   check_group(plan_, group.get(), backend_);

@@ -29,6 +29,12 @@
 
 namespace glm4::model {
 
+/// The bytes of activations (its scratch) a glm4_model of rank `plan` holds for steps of up to
+/// max_tokens tokens over up to max_seqs sequences (one logit row each), block tables aside (a
+/// few KB). `config` is the whole model's. GPU memory plans reserve it next to the KV pool.
+std::uint64_t activation_bytes(const model_config& config, const shard_plan& plan, std::int64_t max_tokens,
+                               std::int64_t max_seqs);
+
 class glm4_model {
  public:
   /// Checks every weight's shape against the config (std::invalid_argument naming the tensor)
@@ -59,6 +65,8 @@ class glm4_model {
   /// run directly elsewhere. Off by default.
   void record_decode_steps(bool on) { record_decode_ = on; }
   bool records_decode_steps() const { return record_decode_; }
+  /// What its scratch holds now (activations and block tables), in bytes.
+  std::uint64_t scratch_bytes() const;
   /// Takes the stage's group made after the model (backend::join_group with a ticket handed out
   /// by the head), before the first forward; throws as the constructor does for a group that
   /// does not fit, and std::logic_error when the rank has one already.

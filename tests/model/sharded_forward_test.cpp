@@ -281,4 +281,29 @@ TEST_CASE("ranks built without a group join it later, and run only once they hav
                     Catch::Contains("joined its tensor-parallel group already"));
 }
 
+TEST_CASE("activation_bytes is what a rank's scratch holds for a step of that size", "[model][shard][memory]") {
+  const test::random_model made = test::make_random_model(checkpoint_layout::chatglm);
+  const std::int64_t tp = GENERATE(1, 2);
+  CAPTURE(tp);
+  auto ranks = build_sharded_layout(made.config, made.weights, {{{0, made.config.num_layers}, tp}},
+                                    [](std::size_t, std::int64_t) { return kernels::make_cpu_backend(1); });
+  // Three sequences, 11 tokens, one logit row each.
+  step_batch batch;
+  batch.block_size = block_size;
+  add_sequence(batch, std::vector<std::int32_t>{1, 2, 3, 4, 5, 6}, 0, std::vector<std::int32_t>{0, 1}, logit_rows::last);
+  add_sequence(batch, std::vector<std::int32_t>{7, 8, 9, 10}, 0, std::vector<std::int32_t>{2}, logit_rows::last);
+  add_sequence(batch, std::vector<std::int32_t>{11}, 0, std::vector<std::int32_t>{3}, logit_rows::last);
+  std::vector<std::future<void>> steps;
+  std::vector<std::unique_ptr<kv_cache>> caches;
+  for (auto& rank : ranks[0]) caches.push_back(std::make_unique<kv_cache>(*rank.backend, rank.model->config(), 4, block_size));
+  for (std::size_t r = 0; r < ranks[0].size(); ++r)
+    steps.push_back(std::async(std::launch::async, [&, r] { ranks[0][r].model->forward_logits(batch, *caches[r]); }));
+  for (auto& step : steps) step.get();
+  for (const rank_model& rank : ranks[0]) {
+    CAPTURE(rank.plan.tp_rank);
+    const std::uint64_t tables = 4 * batch.block_table.size();
+    CHECK(rank.model->scratch_bytes() == activation_bytes(made.config, rank.plan, 11, 3) + tables);
+  }
+}
+
 }  // namespace glm4::model

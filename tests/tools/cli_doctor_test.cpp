@@ -69,6 +69,15 @@ TEST_CASE("doctor --config plans a layout rank by rank; the smallest rank decide
   CHECK(result.out.find("KV budget 2.00 MiB = 10922 tokens") != std::string::npos);
   CHECK(result.out.find("pool:   5461 tokens of KV cache") != std::string::npos);
 
+  // A GPU rank keeps room for the largest step's activations (max_num_batched_tokens 64 here): they
+  // are planned, not guessed.
+  const auto gpu = dir / "gpu.toml";
+  std::ofstream(gpu) << "[scheduler]\nmax_num_seqs = 4\nmax_num_batched_tokens = 64\n[[stage]]\ndevices = [\"cuda:0\"]\n";
+  const auto planned = run_command({glm4_actor_path(), "doctor", "--config", gpu.string(), "--model", model});
+  CAPTURE(planned.out, planned.err);
+  CHECK(planned.out.find("cuda:0: weights") != std::string::npos);
+  CHECK(planned.out.find("activations and workspaces 256.") != std::string::npos);  // tiny steps: mostly the margin
+
   // A layout the model cannot take fails as serve would, naming the file and line.
   const auto bad = dir / "tp3.toml";
   std::ofstream(bad) << "[[stage]]\ndevices = [\"cpu:0\", \"cpu:1\", \"cpu:2\"]\n";

@@ -1,6 +1,9 @@
 #include "tools/cli/gpu_kv_budget.hpp"
 
+#include <algorithm>
 #include <stdexcept>
+
+#include "model/glm4_model.hpp"
 
 #ifdef GLM4_HAVE_CUDA
 #include "kernels/cuda/device_query.hpp"
@@ -8,9 +11,26 @@
 
 namespace glm4::cli {
 
-gpu_kv_budget plan_gpu_kv_budget(int index, double utilization, std::uint64_t weights_to_load) {
+std::uint64_t gpu_step_reserve(const model::model_config& config, const model::shard_plan& plan, std::int64_t max_tokens,
+                               std::int64_t max_seqs) {
+  constexpr std::uint64_t margin_bytes = 256ull << 20;  // CUDA, cuBLAS and NCCL allocations of their own
+  const model::model_config local = model::local_config(config, plan);
+  // The widest GEMM input (wq/gate_up read H, wo reads the heads, w_down the FFN share) narrowed to
+  // 2-byte floats when the weights are F16/BF16.
+  const std::int64_t widest_input =
+      std::max({local.hidden_size, local.num_heads * local.head_dim, local.intermediate_size});
+  const std::uint64_t narrowed = config.torch_dtype == kernels::dtype::f32
+                                     ? 0
+                                     : 2 * static_cast<std::uint64_t>(std::max<std::int64_t>(max_tokens, 1) * widest_input);
+  const std::uint64_t sampled = plan.has_lm_head ? 4 * static_cast<std::uint64_t>(std::max<std::int64_t>(max_seqs, 1) *
+                                                                                 config.vocab_size)
+                                                 : 0;
+  return model::activation_bytes(config, plan, max_tokens, max_seqs) + narrowed + sampled + margin_bytes;
+}
+
+gpu_kv_budget plan_gpu_kv_budget(int index, double utilization, std::uint64_t weights_to_load, std::uint64_t step_reserve) {
 #ifdef GLM4_HAVE_CUDA
-  constexpr double reserve_bytes = 1024.0 * 1024.0 * 1024.0;
+  const double reserve_bytes = static_cast<double>(step_reserve);
   const auto memory = kernels::cuda::query_memory(index);
   gpu_kv_budget budget;
   budget.total_bytes = memory.total_bytes;
@@ -23,6 +43,7 @@ gpu_kv_budget plan_gpu_kv_budget(int index, double utilization, std::uint64_t we
   (void)index;
   (void)utilization;
   (void)weights_to_load;
+  (void)step_reserve;
   throw std::runtime_error("this glm4-actor was built without CUDA");
 #endif
 }

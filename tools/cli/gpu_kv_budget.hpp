@@ -1,10 +1,13 @@
 // How much of a GPU the KV pool may take, one rule for serve (after the weights are loaded) and
 // doctor --config (before): total memory x gpu_memory_utilization, less what is in use, less the
-// weights still to load, less a reserve for activations and cuBLAS workspaces.
+// weights still to load, less what the largest step needs besides (gpu_step_reserve).
 #pragma once
 
 #include <cstdint>
 #include <optional>
+
+#include "model/model_config.hpp"
+#include "model/shard_plan.hpp"
 
 namespace glm4::cli {
 
@@ -14,8 +17,15 @@ struct gpu_kv_budget {
   std::optional<std::uint64_t> kv_bytes;  // none: nothing is left for the KV cache
 };
 
-/// Queries GPU `index`; `weights_to_load` is 0 once they are on the device. Throws
-/// std::runtime_error in a build without CUDA.
-gpu_kv_budget plan_gpu_kv_budget(int index, double utilization, std::uint64_t weights_to_load);
+/// What a rank needs on its GPU for steps of up to max_tokens tokens over max_seqs sequences,
+/// besides weights and KV: the model's activations (model::activation_bytes), the F16/BF16 copy of
+/// a GEMM's input, the rows sample_rows filters, and a margin for what CUDA, cuBLAS and NCCL
+/// allocate themselves. Pure arithmetic: every build has it.
+std::uint64_t gpu_step_reserve(const model::model_config& config, const model::shard_plan& plan, std::int64_t max_tokens,
+                               std::int64_t max_seqs);
+
+/// Queries GPU `index`; `weights_to_load` is 0 once they are on the device; `step_reserve` comes
+/// from gpu_step_reserve. Throws std::runtime_error in a build without CUDA.
+gpu_kv_budget plan_gpu_kv_budget(int index, double utilization, std::uint64_t weights_to_load, std::uint64_t step_reserve);
 
 }  // namespace glm4::cli

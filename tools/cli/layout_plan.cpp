@@ -1,6 +1,7 @@
 #include "tools/cli/layout_plan.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <limits>
 #include <optional>
 #include <ostream>
@@ -21,7 +22,8 @@ namespace {
 
 // What the rank may fill with KV after its weights; nullopt (with the reason in `why`) when it cannot be told here.
 std::optional<std::uint64_t> kv_budget(const config::stage_config& stage, const config::device_spec& device,
-                                       std::uint64_t weight_bytes, double utilization, std::string& why) {
+                                       std::uint64_t weight_bytes, std::uint64_t step_reserve, double utilization,
+                                       std::string& why) {
   if (stage.kv_cache_bytes) return *stage.kv_cache_bytes;
   if (device.kind == config::device_kind::cpu) return default_cpu_kv_bytes;
 #ifdef GLM4_HAVE_CUDA
@@ -31,11 +33,12 @@ std::optional<std::uint64_t> kv_budget(const config::stage_config& stage, const 
     return std::nullopt;
   }
   const double fraction = stage.gpu_memory_utilization.value_or(utilization);
-  const gpu_kv_budget budget = plan_gpu_kv_budget(device.index, fraction, weight_bytes);
+  const gpu_kv_budget budget = plan_gpu_kv_budget(device.index, fraction, weight_bytes, step_reserve);
   if (!budget.kv_bytes) why = "the weights do not fit at gpu_memory_utilization " + std::to_string(fraction);
   return budget.kv_bytes;
 #else
   (void)weight_bytes;
+  (void)step_reserve;
   (void)utilization;
   why = "this build has no CUDA";
   return std::nullopt;
@@ -68,7 +71,14 @@ void print_layout_plan(const config::cluster_config& config, const model::model_
       out << "    " << config::to_string(device) << ": weights " << model::format_bytes(weights) << ", KV "
           << model::format_bytes(kv_per_token) << " per token";
       std::string why;
-      const auto budget = kv_budget(stage, device, weights, gpu_memory_utilization, why);
+      const std::int64_t max_tokens = std::max<std::int64_t>(
+          static_cast<std::int64_t>(config.scheduler.max_num_batched_tokens),
+          static_cast<std::int64_t>(std::bit_ceil(static_cast<std::uint64_t>(config.scheduler.max_num_seqs))));
+      const std::uint64_t reserve =
+          gpu_step_reserve(model, plan, max_tokens, static_cast<std::int64_t>(config.scheduler.max_num_seqs));
+      if (device.kind == config::device_kind::cuda && !stage.kv_cache_bytes)
+        out << ", activations and workspaces " << model::format_bytes(reserve);
+      const auto budget = kv_budget(stage, device, weights, reserve, gpu_memory_utilization, why);
       if (budget) {
         const std::uint64_t tokens = *budget / std::max<std::uint64_t>(kv_per_token, 1);
         out << "; KV budget " << model::format_bytes(*budget) << " = " << tokens << " tokens\n";

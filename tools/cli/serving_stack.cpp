@@ -2,6 +2,7 @@
 #include "tools/cli/serving_stack.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <limits>
 #include <ostream>
 #include <stdexcept>
@@ -52,16 +53,18 @@ void expect_one_device_kind(std::size_t stage, const std::vector<kernels::backen
                              " mixes CPU ranks and GPUs: tensor parallel needs every rank of a stage on one kind of device");
 }
 
-// KV bytes one rank may fill: configured, or the default of its device kind.
-std::uint64_t kv_budget(const config::stage_config& stage, std::int64_t rank, std::ostream& log) {
+// KV bytes one rank may fill: configured, or the default of its device kind, or what its GPU has
+// left besides the largest step's needs (step_reserve).
+std::uint64_t kv_budget(const config::stage_config& stage, std::int64_t rank, std::uint64_t step_reserve, std::ostream& log) {
   if (stage.kv_cache_bytes) return *stage.kv_cache_bytes;
   const config::device_spec& device = stage.devices.at(static_cast<std::size_t>(rank));
   if (device.kind == config::device_kind::cpu) return default_cpu_kv_bytes;
   // The weights are on the device already.
   const double utilization = stage.gpu_memory_utilization.value_or(0.9);
-  const gpu_kv_budget budget = plan_gpu_kv_budget(device.index, utilization, 0);
+  const gpu_kv_budget budget = plan_gpu_kv_budget(device.index, utilization, 0, step_reserve);
   log << "gpu memory of " << config::to_string(device) << ": " << model::format_bytes(budget.total_bytes) << " total, "
-      << model::format_bytes(budget.in_use_bytes) << " in use after the weights\n";
+      << model::format_bytes(budget.in_use_bytes) << " in use after the weights, "
+      << model::format_bytes(step_reserve) << " kept for activations and workspaces\n";
   if (!budget.kv_bytes)
     throw std::runtime_error("no memory left for the KV cache on " + config::to_string(device) + " at gpu_memory_utilization " +
                              std::to_string(utilization) + "; raise it or use a smaller model or more stages");
@@ -159,7 +162,14 @@ std::unique_ptr<serving_stack> build_serving_stack(const config::cluster_config&
   scheduler.fit_max_model_len_to_pool = !config.scheduler.max_model_len;
   for (std::size_t s = 0; s < stages.size(); ++s) {
     auto& budgets = stack->kv_budgets.emplace_back();
-    for (std::int64_t r = 0; r < stages[s].tp_size(); ++r) budgets.push_back(kv_budget(stages[s], r, log));
+    for (std::int64_t r = 0; r < stages[s].tp_size(); ++r) {
+      // Decode steps replayed as graphs are padded up to a power of two of rows.
+      const std::int64_t max_tokens = std::max<std::int64_t>(
+          scheduler.max_num_batched_tokens, std::bit_ceil(static_cast<std::uint64_t>(scheduler.max_num_seqs)));
+      const std::uint64_t reserve = gpu_step_reserve(model_config, stack->ranks[s][static_cast<std::size_t>(r)].plan,
+                                                     max_tokens, scheduler.max_num_seqs);
+      budgets.push_back(kv_budget(stages[s], r, reserve, log));
+    }
   }
 
   engine_config.eos_token_ids = stack->checkpoint.generation.eos_token_ids;
