@@ -22,9 +22,11 @@ std::uint64_t gpu_step_reserve(const model::model_config& config, const model::s
   const std::uint64_t narrowed = config.torch_dtype == kernels::dtype::f32
                                      ? 0
                                      : 2 * static_cast<std::uint64_t>(std::max<std::int64_t>(max_tokens, 1) * widest_input);
-  const std::uint64_t sampled = plan.has_lm_head ? 4 * static_cast<std::uint64_t>(std::max<std::int64_t>(max_seqs, 1) *
-                                                                                 config.vocab_size)
-                                                 : 0;
+  // Full-vocabulary rows: sample_rows filters a copy; with tp > 1, rank 0 also stages its peers' slices.
+  const std::uint64_t vocab_rows = plan.has_lm_head ? 4 * static_cast<std::uint64_t>(std::max<std::int64_t>(max_seqs, 1) *
+                                                                                    config.vocab_size)
+                                                    : 0;
+  const std::uint64_t sampled = vocab_rows * (plan.tp_size > 1 ? 2 : 1);
   return model::activation_bytes(config, plan, max_tokens, max_seqs) + narrowed + sampled + margin_bytes;
 }
 
