@@ -13,7 +13,9 @@ namespace glm4::cli {
 
 std::uint64_t gpu_step_reserve(const model::model_config& config, const model::shard_plan& plan, std::int64_t max_tokens,
                                std::int64_t max_seqs) {
-  constexpr std::uint64_t margin_bytes = 256ull << 20;  // CUDA, cuBLAS and NCCL allocations of their own
+  constexpr std::uint64_t margin_bytes = 256ull << 20;  // CUDA and cuBLAS allocations of their own
+  // NCCL's channel buffers: the group is made after this plan (at start, by the device actors).
+  constexpr std::uint64_t nccl_bytes = 512ull << 20;
   const model::model_config local = model::local_config(config, plan);
   // The widest GEMM input (wq/gate_up read H, wo reads the heads, w_down the FFN share) narrowed to
   // 2-byte floats when the weights are F16/BF16.
@@ -27,7 +29,8 @@ std::uint64_t gpu_step_reserve(const model::model_config& config, const model::s
                                                                                     config.vocab_size)
                                                     : 0;
   const std::uint64_t sampled = vocab_rows * (plan.tp_size > 1 ? 2 : 1);
-  return model::activation_bytes(config, plan, max_tokens, max_seqs) + narrowed + sampled + margin_bytes;
+  return model::activation_bytes(config, plan, max_tokens, max_seqs) + narrowed + sampled + margin_bytes +
+         (plan.tp_size > 1 ? nccl_bytes : 0);
 }
 
 gpu_kv_budget plan_gpu_kv_budget(int index, double utilization, std::uint64_t weights_to_load, std::uint64_t step_reserve) {

@@ -20,7 +20,8 @@ struct gpu_kv_budget {
 /// What a rank needs on its GPU for steps of up to max_tokens tokens over max_seqs sequences,
 /// besides weights and KV: the model's activations (model::activation_bytes), the F16/BF16 copy of
 /// a GEMM's input, the rows sample_rows filters (and a tp rank 0's staging of its peers' logits),
-/// and a margin for what CUDA, cuBLAS and NCCL allocate themselves. Pure arithmetic: every build has it.
+/// and margins for what CUDA and cuBLAS allocate themselves (256 MiB) and, for tp > 1, NCCL's
+/// buffers (512 MiB: the group is made after the plan). The margins are estimates, owed a GPU check. Pure arithmetic: every build has it.
 std::uint64_t gpu_step_reserve(const model::model_config& config, const model::shard_plan& plan, std::int64_t max_tokens,
                                std::int64_t max_seqs);
 
