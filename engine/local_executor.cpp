@@ -12,12 +12,11 @@ local_executor::local_executor(model::glm4_model& model, std::int64_t num_blocks
     : model_(model), block_size_(block_size),
       kv_budget_bytes_(static_cast<std::uint64_t>(num_blocks) * model::kv_cache::bytes_per_block(model.config(), block_size)),
       cache_(std::in_place, model.backend(), model.config(), num_blocks, block_size),
-      sampler_(std::move(eos_token_ids), source), sampling_site_(sampling_site::device) {}
+      sampler_(std::move(eos_token_ids), source) {}
 
 local_executor::local_executor(model::glm4_model& model, kv_budget budget, std::int32_t block_size,
                                std::vector<token_id> eos_token_ids, logprobs_source source)
-    : model_(model), block_size_(block_size), kv_budget_bytes_(budget.bytes), sampler_(std::move(eos_token_ids), source),
-      sampling_site_(sampling_site::device) {}
+    : model_(model), block_size_(block_size), kv_budget_bytes_(budget.bytes), sampler_(std::move(eos_token_ids), source) {}
 
 void local_executor::fill_fed_tokens(model::step_batch& batch, std::span<const fed_token> fed,
                                      std::span<const sample_result> previous) {

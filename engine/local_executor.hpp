@@ -75,7 +75,7 @@ class local_executor : public step_executor {
   std::uint64_t kv_budget_bytes_;
   std::optional<model::kv_cache> cache_;
   sampler sampler_;
-  sampling_site sampling_site_;
+  sampling_site sampling_site_ = sampling_site::device;
   std::vector<float> logits_;
   std::vector<unsigned char> staging_;  // one block of one layer's keys or values
 };
