@@ -1,6 +1,7 @@
 #include "tools/cli/gpu_kv_budget.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <stdexcept>
 
 #include "model/glm4_model.hpp"
@@ -11,8 +12,12 @@
 
 namespace glm4::cli {
 
-std::uint64_t gpu_step_reserve(const model::model_config& config, const model::shard_plan& plan, std::int64_t max_tokens,
-                               std::int64_t max_seqs) {
+std::uint64_t gpu_step_reserve(const model::model_config& config, const model::shard_plan& plan,
+                               std::int64_t max_num_batched_tokens, std::int64_t max_num_seqs) {
+  const std::int64_t max_seqs = std::max<std::int64_t>(max_num_seqs, 1);
+  // Decode steps replayed as graphs are padded up to a power of two of rows.
+  const std::int64_t max_tokens = std::max<std::int64_t>(
+      {max_num_batched_tokens, static_cast<std::int64_t>(std::bit_ceil(static_cast<std::uint64_t>(max_seqs))), 1});
   constexpr std::uint64_t margin_bytes = 256ull << 20;  // CUDA and cuBLAS allocations of their own
   // NCCL's channel buffers: the group is made after this plan (at start, by the device actors).
   constexpr std::uint64_t nccl_bytes = 512ull << 20;
@@ -23,11 +28,9 @@ std::uint64_t gpu_step_reserve(const model::model_config& config, const model::s
       std::max({local.hidden_size, local.num_heads * local.head_dim, local.intermediate_size});
   const std::uint64_t narrowed = config.torch_dtype == kernels::dtype::f32
                                      ? 0
-                                     : 2 * static_cast<std::uint64_t>(std::max<std::int64_t>(max_tokens, 1) * widest_input);
+                                     : 2 * static_cast<std::uint64_t>(max_tokens * widest_input);
   // Full-vocabulary rows: sample_rows filters a copy; with tp > 1, rank 0 also stages its peers' slices.
-  const std::uint64_t vocab_rows = plan.has_lm_head ? 4 * static_cast<std::uint64_t>(std::max<std::int64_t>(max_seqs, 1) *
-                                                                                    config.vocab_size)
-                                                    : 0;
+  const std::uint64_t vocab_rows = plan.has_lm_head ? 4 * static_cast<std::uint64_t>(max_seqs * config.vocab_size) : 0;
   const std::uint64_t sampled = vocab_rows * (plan.tp_size > 1 ? 2 : 1);
   return model::activation_bytes(config, plan, max_tokens, max_seqs) + narrowed + sampled + margin_bytes +
          (plan.tp_size > 1 ? nccl_bytes : 0);

@@ -17,13 +17,14 @@ struct gpu_kv_budget {
   std::optional<std::uint64_t> kv_bytes;  // none: nothing is left for the KV cache
 };
 
-/// What a rank needs on its GPU for steps of up to max_tokens tokens over max_seqs sequences,
-/// besides weights and KV: the model's activations (model::activation_bytes), the F16/BF16 copy of
+/// What a rank needs on its GPU for steps of up to max_num_batched_tokens tokens (or a decode step
+/// padded to a power of two of max_num_seqs rows, if more) over max_num_seqs sequences, besides
+/// weights and KV: the model's activations (model::activation_bytes), the F16/BF16 copy of
 /// a GEMM's input, the rows sample_rows filters (and a tp rank 0's staging of its peers' logits),
 /// and margins for what CUDA and cuBLAS allocate themselves (256 MiB) and, for tp > 1, NCCL's
 /// buffers (512 MiB: the group is made after the plan). The margins are estimates, owed a GPU check. Pure arithmetic: every build has it.
-std::uint64_t gpu_step_reserve(const model::model_config& config, const model::shard_plan& plan, std::int64_t max_tokens,
-                               std::int64_t max_seqs);
+std::uint64_t gpu_step_reserve(const model::model_config& config, const model::shard_plan& plan,
+                               std::int64_t max_num_batched_tokens, std::int64_t max_num_seqs);
 
 /// Queries GPU `index`; `weights_to_load` is 0 once they are on the device; `step_reserve` comes
 /// from gpu_step_reserve. Throws std::runtime_error in a build without CUDA.

@@ -1,7 +1,6 @@
 #include "tools/cli/layout_plan.hpp"
 
 #include <algorithm>
-#include <bit>
 #include <limits>
 #include <optional>
 #include <ostream>
@@ -71,11 +70,9 @@ void print_layout_plan(const config::cluster_config& config, const model::model_
       out << "    " << config::to_string(device) << ": weights " << model::format_bytes(weights) << ", KV "
           << model::format_bytes(kv_per_token) << " per token";
       std::string why;
-      const std::int64_t max_tokens = std::max<std::int64_t>(
-          static_cast<std::int64_t>(config.scheduler.max_num_batched_tokens),
-          static_cast<std::int64_t>(std::bit_ceil(static_cast<std::uint64_t>(config.scheduler.max_num_seqs))));
       const std::uint64_t reserve =
-          gpu_step_reserve(model, plan, max_tokens, static_cast<std::int64_t>(config.scheduler.max_num_seqs));
+          gpu_step_reserve(model, plan, static_cast<std::int64_t>(config.scheduler.max_num_batched_tokens),
+                           static_cast<std::int64_t>(config.scheduler.max_num_seqs));
       if (device.kind == config::device_kind::cuda && !stage.kv_cache_bytes)
         out << ", activations and workspaces " << model::format_bytes(reserve);
       const auto budget = kv_budget(stage, device, weights, reserve, gpu_memory_utilization, why);

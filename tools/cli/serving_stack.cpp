@@ -2,7 +2,6 @@
 #include "tools/cli/serving_stack.hpp"
 
 #include <algorithm>
-#include <bit>
 #include <limits>
 #include <ostream>
 #include <stdexcept>
@@ -163,11 +162,8 @@ std::unique_ptr<serving_stack> build_serving_stack(const config::cluster_config&
   for (std::size_t s = 0; s < stages.size(); ++s) {
     auto& budgets = stack->kv_budgets.emplace_back();
     for (std::int64_t r = 0; r < stages[s].tp_size(); ++r) {
-      // Decode steps replayed as graphs are padded up to a power of two of rows.
-      const std::int64_t max_tokens = std::max<std::int64_t>(
-          scheduler.max_num_batched_tokens, std::bit_ceil(static_cast<std::uint64_t>(scheduler.max_num_seqs)));
       const std::uint64_t reserve = gpu_step_reserve(model_config, stack->ranks[s][static_cast<std::size_t>(r)].plan,
-                                                     max_tokens, scheduler.max_num_seqs);
+                                                     scheduler.max_num_batched_tokens, scheduler.max_num_seqs);
       budgets.push_back(kv_budget(stages[s], r, reserve, log));
     }
   }
