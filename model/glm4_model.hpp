@@ -64,7 +64,6 @@ class glm4_model {
   /// (model/decode_padding.hpp) through backend::run_recorded: CUDA graphs on a GPU, the same ops
   /// run directly elsewhere. Off by default.
   void record_decode_steps(bool on) { record_decode_ = on; }
-  bool records_decode_steps() const { return record_decode_; }
   /// What its scratch holds now (activations and block tables), in bytes.
   std::uint64_t scratch_bytes() const;
   /// Takes the stage's group made after the model (backend::join_group with a ticket handed out
