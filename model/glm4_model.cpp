@@ -262,7 +262,7 @@ const tensor& glm4_model::forward(const step_batch& batch, kv_cache& cache, std:
   attention.block_size = run.block_size;
   upload_ints(s.positions, run.positions);
   upload_ints(s.slots, run.slot_mapping);
-  const tensor ids = upload_ints(s.ids, run.token_ids);
+  const tensor ids = plan_.has_embedding ? upload_ints(s.ids, run.token_ids) : tensor{};  // later stages take hidden states
   if (!plan_.has_embedding) backend_.upload(hidden_view_, hidden_in.data());
 
   const auto ops = [&] {
