@@ -24,9 +24,9 @@ __global__ void embedding_kernel(float* out, const void* table, dtype table_type
 
 void launch_embedding(float* out, const void* table, dtype table_type, const std::int32_t* ids, std::int64_t num_tokens,
                       std::int64_t vocab, std::int64_t hidden, cudaStream_t stream) {
-  if (num_tokens < 0 || vocab <= 0 || hidden <= 0) throw std::invalid_argument("launch_embedding: bad shape");
+  if (num_tokens < 0 || vocab < 0 || hidden < 0) throw std::invalid_argument("launch_embedding: bad shape");
   if (table_type == dtype::i32) throw std::invalid_argument("launch_embedding: table must be a float type");
-  if (num_tokens == 0) return;
+  if (num_tokens == 0 || hidden == 0) return;
   embedding_kernel<<<static_cast<unsigned>(num_tokens), elementwise_threads, 0, stream>>>(out, table, table_type, ids,
                                                                                           vocab, hidden);
   CUDA_CHECK(cudaGetLastError());

@@ -21,8 +21,8 @@ __global__ void gather_rows_kernel(float* out, const float* x, const std::int32_
 
 void launch_gather_rows(float* out, const float* x, const std::int32_t* rows, std::int64_t num_rows,
                         std::int64_t num_x_rows, std::int64_t hidden, cudaStream_t stream) {
-  if (num_rows < 0 || num_x_rows < 0 || hidden <= 0) throw std::invalid_argument("launch_gather_rows: bad shape");
-  if (num_rows == 0) return;
+  if (num_rows < 0 || num_x_rows < 0 || hidden < 0) throw std::invalid_argument("launch_gather_rows: bad shape");
+  if (num_rows == 0 || hidden == 0) return;
   gather_rows_kernel<<<static_cast<unsigned>(num_rows), elementwise_threads, 0, stream>>>(out, x, rows, num_x_rows,
                                                                                           hidden);
   CUDA_CHECK(cudaGetLastError());

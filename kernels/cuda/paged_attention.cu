@@ -40,8 +40,10 @@ __global__ void __launch_bounds__(num_warps * warp_size) paged_attention_kernel(
   float* dst = a.out + item * head_dim;
 
   const std::int64_t s = sequence_of_row(a.query_start, a.num_seqs, t);
-  const std::int64_t context = min(static_cast<std::int64_t>(a.positions[t]) + 1,
-                                   static_cast<std::int64_t>(a.context_len[s]));
+  // Never past the sequence's row of the block table (the CPU backend throws there).
+  const std::int64_t context = min(min(static_cast<std::int64_t>(a.positions[t]) + 1,
+                                       static_cast<std::int64_t>(a.context_len[s])),
+                                   a.max_blocks_per_seq * a.block_size);
   if (context <= 0) {
     for (std::int64_t d = threadIdx.x; d < head_dim; d += blockDim.x) dst[d] = 0.0f;
     return;
@@ -119,16 +121,16 @@ __global__ void __launch_bounds__(num_warps * warp_size) paged_attention_kernel(
 }  // namespace
 
 void launch_paged_attention(const paged_attention_args& args, cudaStream_t stream) {
-  if (args.num_tokens < 0 || args.num_heads <= 0 || args.num_kv_heads <= 0 || args.head_dim <= 0 ||
+  if (args.num_tokens < 0 || args.num_heads < 0 || args.num_kv_heads < 0 || args.head_dim < 0 ||
       args.num_seqs < 0 || args.max_blocks_per_seq < 0 || args.block_size <= 0 || args.num_blocks < 0)
     throw std::invalid_argument("launch_paged_attention: bad shape");
-  if (args.num_heads % args.num_kv_heads != 0)
+  if (args.num_tokens * args.num_heads * args.head_dim == 0) return;  // nothing to write, as on the CPU
+  if (args.num_kv_heads == 0 || args.num_heads % args.num_kv_heads != 0)
     throw std::invalid_argument("launch_paged_attention: query heads are not a multiple of KV heads");
   if (args.head_dim > max_attention_head_dim)
     throw std::invalid_argument("launch_paged_attention: head_dim " + std::to_string(args.head_dim) + " exceeds " +
                                 std::to_string(max_attention_head_dim));
   const std::int64_t num_items = args.num_tokens * args.num_heads;
-  if (num_items == 0) return;
   if (args.num_seqs == 0) throw std::invalid_argument("launch_paged_attention: rows without sequences");
   const std::size_t shared_bytes =
       static_cast<std::size_t>((1 + num_warps) * args.head_dim + 2 * num_warps) * sizeof(float);

@@ -33,9 +33,9 @@ __global__ void rms_norm_kernel(float* out, const float* x, const void* weight, 
 
 void launch_rms_norm(float* out, const float* x, const void* weight, dtype weight_type, std::int64_t rows,
                      std::int64_t hidden, float eps, cudaStream_t stream) {
-  if (rows < 0 || hidden <= 0) throw std::invalid_argument("launch_rms_norm: bad shape");
+  if (rows < 0 || hidden < 0) throw std::invalid_argument("launch_rms_norm: bad shape");
   if (weight_type == dtype::i32) throw std::invalid_argument("launch_rms_norm: weight must be a float type");
-  if (rows == 0) return;
+  if (rows == 0 || hidden == 0) return;
   rms_norm_kernel<<<static_cast<unsigned>(rows), block_threads, 0, stream>>>(out, x, weight, weight_type, hidden, eps);
   CUDA_CHECK(cudaGetLastError());
 }

@@ -24,8 +24,8 @@ __global__ void store_kv_kernel(float* k_cache, float* v_cache, const float* k, 
 
 void launch_store_kv(float* k_cache, float* v_cache, const float* k, const float* v, const std::int32_t* slots,
                      std::int64_t num_tokens, std::int64_t row, std::int64_t num_slots, cudaStream_t stream) {
-  if (num_tokens < 0 || row <= 0 || num_slots < 0) throw std::invalid_argument("launch_store_kv: bad shape");
-  if (num_tokens == 0) return;
+  if (num_tokens < 0 || row < 0 || num_slots < 0) throw std::invalid_argument("launch_store_kv: bad shape");
+  if (num_tokens == 0 || row == 0) return;
   store_kv_kernel<<<static_cast<unsigned>(num_tokens), elementwise_threads, 0, stream>>>(k_cache, v_cache, k, v, slots,
                                                                                          row, num_slots);
   CUDA_CHECK(cudaGetLastError());
