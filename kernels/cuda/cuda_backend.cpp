@@ -50,11 +50,17 @@ cuda_backend::cuda_backend(int device) : device_(device) {
     throw_cublas_error(status, "cublasCreate", __FILE__, __LINE__);
   }
   cublas_ = handle;
-  CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
-  // cuBLAS must not allocate inside a graph capture: give it a workspace of its own up front.
-  constexpr std::int64_t workspace_bytes = 32 << 20;
-  cublas_workspace_ = alloc(dtype::f32, {workspace_bytes / 4});
-  CUBLAS_CHECK(cublasSetWorkspace(cublas_, cublas_workspace_.data, static_cast<std::size_t>(workspace_bytes)));
+  try {
+    CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
+    // cuBLAS must not allocate inside a graph capture: give it a workspace of its own up front.
+    constexpr std::int64_t workspace_bytes = 32 << 20;
+    cublas_workspace_ = alloc(dtype::f32, {workspace_bytes / 4});
+    CUBLAS_CHECK(cublasSetWorkspace(cublas_, cublas_workspace_.data, static_cast<std::size_t>(workspace_bytes)));
+  } catch (...) {
+    cublasDestroy(cublas_);  // the destructor does not run for a constructor that throws
+    cudaStreamDestroy(stream_);
+    throw;
+  }
 }
 
 cuda_backend::~cuda_backend() {
@@ -67,6 +73,12 @@ cuda_backend::~cuda_backend() {
 
 void cuda_backend::activate() const { CUDA_CHECK(cudaSetDevice(device_)); }
 
+bool cuda_backend::capturing() const {
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  CUDA_CHECK(cudaStreamIsCapturing(stream_, &status));
+  return status != cudaStreamCaptureStatusNone;
+}
+
 tensor cuda_backend::alloc(dtype type, std::vector<std::int64_t> shape) {
   tensor t;
   t.type = type;
@@ -78,17 +90,23 @@ tensor cuda_backend::alloc(dtype type, std::vector<std::int64_t> shape) {
   // cudaMalloc aligns to 256 bytes; a zero-byte tensor still gets a distinct, non-null pointer.
   CUDA_CHECK(cudaMalloc(&memory, t.nbytes() == 0 ? 256 : t.nbytes()));
   t.data = memory;
-  t.owner = std::shared_ptr<void>(memory, [](void* p) { cudaFree(p); });
+  // The last owner may let go on another thread, whose current device can be another GPU.
+  t.owner = std::shared_ptr<void>(memory, [device = device_](void* p) {
+    cudaSetDevice(device);
+    cudaFree(p);
+  });
   return t;
 }
 
 void cuda_backend::upload(tensor& dst, const void* host_src) {
   if (dst.nbytes() == 0) return;
+  activate();
   CUDA_CHECK(cudaMemcpyAsync(dst.data, host_src, dst.nbytes(), cudaMemcpyHostToDevice, stream_));
 }
 
 void cuda_backend::download(const tensor& src, void* host_dst) {
   if (src.nbytes() == 0) return;
+  activate();
   CUDA_CHECK(cudaMemcpyAsync(host_dst, src.data, src.nbytes(), cudaMemcpyDeviceToHost, stream_));
   CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
@@ -114,7 +132,10 @@ tensor cuda_backend::to_device(const tensor& host) {
   return device;
 }
 
-void cuda_backend::synchronize() { CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+void cuda_backend::synchronize() {
+  activate();
+  CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
 
 tensor& cuda_backend::at_least(tensor& buffer, dtype type, std::int64_t count) {
   if (buffer.empty() || buffer.type != type || buffer.numel() < count) {
@@ -141,9 +162,12 @@ const float* cuda_backend::inv_freq(std::int64_t rotary_dim, float theta) {
       const float exponent = static_cast<float>(2 * i) / static_cast<float>(rotary_dim);
       host[i] = 1.0f / std::pow(theta, exponent);
     }
-    synchronize();  // the previous table may still be read
+    if (capturing())
+      throw std::logic_error("rotary: the table changed while a decode step was being recorded");
+    forget_recordings();  // they read the old table
+    inv_freq_ = {};       // cudaFree waits for the kernels still reading the old table
     inv_freq_ = alloc(dtype::f32, {static_cast<std::int64_t>(host.size())});
-    CUDA_CHECK(cudaMemcpy(inv_freq_.data, host.data(), host.size() * sizeof(float), cudaMemcpyHostToDevice));
+    upload(inv_freq_, host.data());  // on our stream, ahead of the kernels that read it
     rotary_dim_ = rotary_dim;
     theta_ = theta;
   }

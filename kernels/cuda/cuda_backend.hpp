@@ -76,6 +76,8 @@ class cuda_backend final : public backend {
 
  private:
   void activate() const;
+  /// Whether run_recorded is recording this stream's ops now (they are then not run).
+  bool capturing() const;
   void* scratch(std::size_t bytes);
   /// `buffer`, reallocated unless it already holds count elements of `type`.
   tensor& at_least(tensor& buffer, dtype type, std::int64_t count);

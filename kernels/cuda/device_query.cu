@@ -44,9 +44,34 @@ gpu_inventory query_gpus() {
   return inventory;
 }
 
+namespace {
+
+// Makes `device` current for a scope and then restores the caller's: queries must not move the
+// thread off the GPU its backend works on.
+class device_scope {
+ public:
+  explicit device_scope(int device) {
+    if (cudaGetDevice(&previous_) != cudaSuccess) previous_ = -1;
+    status_ = cudaSetDevice(device);
+  }
+  device_scope(const device_scope&) = delete;
+  device_scope& operator=(const device_scope&) = delete;
+  ~device_scope() {
+    if (previous_ >= 0) cudaSetDevice(previous_);
+  }
+  cudaError_t status() const { return status_; }
+
+ private:
+  int previous_ = -1;
+  cudaError_t status_ = cudaSuccess;
+};
+
+}  // namespace
+
 memory_info query_memory(int device) {
   memory_info info;
-  if (cudaSetDevice(device) != cudaSuccess || cudaMemGetInfo(&info.free_bytes, &info.total_bytes) != cudaSuccess) {
+  const device_scope scope(device);
+  if (scope.status() != cudaSuccess || cudaMemGetInfo(&info.free_bytes, &info.total_bytes) != cudaSuccess) {
     cudaGetLastError();
     return {};
   }
@@ -64,7 +89,8 @@ bool can_access_peer(int device, int peer) {
 
 kernel_image probe_kernel_image(int device) {
   kernel_image image;
-  cudaError_t status = cudaSetDevice(device);
+  const device_scope scope(device);
+  cudaError_t status = scope.status();
   cudaFuncAttributes attributes{};
   if (status == cudaSuccess) status = cudaFuncGetAttributes(&attributes, probe_kernel);
   if (status != cudaSuccess) {
