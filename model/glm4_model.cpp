@@ -223,7 +223,6 @@ const tensor& glm4_model::forward(const step_batch& batch, kv_cache& cache, std:
                                 std::to_string(cache.block_size()));
   if (cache.num_layers() != config_.num_layers) throw std::invalid_argument("glm4_model: the cache has the wrong layer count");
   const std::int64_t num_tokens = batch.num_tokens(), num_rows = static_cast<std::int64_t>(batch.logit_rows.size());
-  const std::int64_t num_seqs = batch.num_seqs();
   if (plan_.has_embedding != hidden_in.empty() && num_tokens > 0)
     throw std::invalid_argument(plan_.has_embedding ? "glm4_model: the first stage embeds its tokens and takes no hidden states"
                                                     : "glm4_model: a later pipeline stage needs the previous stage's hidden states");
@@ -235,10 +234,9 @@ const tensor& glm4_model::forward(const step_batch& batch, kv_cache& cache, std:
   const step_batch padded = shape ? pad_decode_batch(batch, *shape) : step_batch{};
   const step_batch& run = shape ? padded : batch;
   const bool moved = reserve(run);
-  const void* cache_memory = config_.num_layers > 0 ? cache.keys(0).data : nullptr;
-  if (moved || cache_memory != recorded_cache_) {
+  if (moved || cache.identity() != recorded_cache_) {
     backend_.forget_recordings();  // recordings name the old buffers
-    recorded_cache_ = cache_memory;
+    recorded_cache_ = cache.identity();
   }
   scratch& s = scratch_;
   logits_view_ = rows_of(s.logits, num_rows);

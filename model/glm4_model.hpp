@@ -113,7 +113,7 @@ class glm4_model {
   scratch scratch_;
   kernels::tensor logits_view_, hidden_view_;
   bool record_decode_ = false;
-  const void* recorded_cache_ = nullptr;  // the KV pool the backend's recordings write
+  std::uint64_t recorded_cache_ = 0;  // kv_cache::identity() of the pool the backend's recordings write
 };
 
 }  // namespace glm4::model

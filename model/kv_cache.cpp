@@ -1,12 +1,16 @@
 #include "model/kv_cache.hpp"
 
+#include <atomic>
 #include <stdexcept>
 #include <string>
 
 namespace glm4::model {
+namespace {
+std::atomic<std::uint64_t> caches_built{0};
+}  // namespace
 
 kv_cache::kv_cache(kernels::backend& backend, const model_config& config, std::int64_t num_blocks, std::int32_t block_size)
-    : num_blocks_(num_blocks), block_size_(block_size) {
+    : num_blocks_(num_blocks), block_size_(block_size), identity_(++caches_built) {
   if (num_blocks <= 0 || block_size <= 0)
     throw std::invalid_argument("kv_cache: needs at least one block of at least one token, got " + std::to_string(num_blocks) +
                                 " x " + std::to_string(block_size));

@@ -24,6 +24,9 @@ class kv_cache {
   std::int32_t block_size() const { return block_size_; }
   std::int64_t num_slots() const { return num_blocks_ * block_size_; }
   std::int64_t num_layers() const { return static_cast<std::int64_t>(keys_.size()); }
+  /// Distinct for every cache this process builds (copies share it): a new cache may land at a
+  /// freed one's addresses, so addresses cannot tell a recording that its cache was replaced.
+  std::uint64_t identity() const { return identity_; }
 
   kernels::tensor& keys(std::int64_t layer) { return keys_.at(static_cast<std::size_t>(layer)); }
   kernels::tensor& values(std::int64_t layer) { return values_.at(static_cast<std::size_t>(layer)); }
@@ -31,6 +34,7 @@ class kv_cache {
  private:
   std::int64_t num_blocks_;
   std::int32_t block_size_;
+  std::uint64_t identity_;
   std::vector<kernels::tensor> keys_, values_;
 };
 

@@ -157,7 +157,7 @@ TEST_CASE("an engine on the GPU serves the same tokens with decode steps replaye
       params.max_tokens = static_cast<std::int32_t>(6 + 5 * id);
       params.ignore_eos = true;
       std::vector<engine::token_id> prompt;
-      for (std::int64_t i = 0; i < 3 + 11 * id; ++i) prompt.push_back(static_cast<engine::token_id>((17 * i + id) % 1000));
+      for (std::uint64_t i = 0; i < 3 + 11 * id; ++i) prompt.push_back(static_cast<engine::token_id>((17 * i + id) % 1000));
       REQUIRE_FALSE(engine.add_request(id, prompt, params));
     }
     std::map<engine::request_id, std::vector<engine::token_id>> tokens;
