@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <iostream>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -32,22 +33,24 @@ void nccl_check(ncclResult_t status, const char* call) {
 
 #define NCCL_CHECK(call) nccl_check((call), #call)
 
-// A call on a nonblocking communicator (join_nccl_group makes those) may return ncclInProgress
-// while NCCL carries it out; its final status then comes from ncclCommGetAsyncError. A blocking
-// communicator's calls return their final status at once.
-ncclResult_t settled(ncclComm_t comm, ncclResult_t status) {
+// A call on a nonblocking communicator may return ncclInProgress while NCCL carries it out; its
+// final status then comes from ncclCommGetAsyncError. join_nccl_group makes its communicators
+// blocking once every rank is in (whose calls return their final status at once), and keeps a
+// nonblocking one only when that split fails. `given_up` ends the wait (a group abort).
+template <class GivenUp>
+ncclResult_t settled(ncclComm_t comm, ncclResult_t status, GivenUp given_up) {
 #if GLM4_NCCL_NONBLOCKING
   while (status == ncclInProgress) {
+    if (given_up()) return ncclInvalidUsage;
     std::this_thread::yield();
     if (const ncclResult_t queried = ncclCommGetAsyncError(comm, &status); queried != ncclSuccess) return queried;
   }
 #else
   (void)comm;
+  (void)given_up;
 #endif
   return status;
 }
-
-#define NCCL_SETTLED(comm, call) nccl_check(settled((comm), (call)), #call)
 
 // What the ranks of one group in this process share: their comms, so that one abort reaches all
 // of them (ranks in other processes see their collectives fail).
@@ -61,8 +64,17 @@ struct group_state {
   std::string reason;
 
   ~group_state() {
-    if (!is_aborted)
-      for (ncclComm_t comm : comms) ncclCommDestroy(comm);
+    if (is_aborted) return;
+    for (ncclComm_t comm : comms) {
+#if GLM4_NCCL_NONBLOCKING
+      // A nonblocking communicator flushes its work before it may be destroyed.
+      if (settled(comm, ncclCommFinalize(comm), [] { return false; }) != ncclSuccess) {
+        ncclCommAbort(comm);
+        continue;
+      }
+#endif
+      ncclCommDestroy(comm);
+    }
   }
 
   void add(ncclComm_t comm) {
@@ -86,6 +98,25 @@ struct group_state {
   }
 };
 
+// Ends a group call however the calls inside it went: NCCL's group depth is per thread, and a
+// group left open would hold back every later NCCL call of this (CAF worker) thread.
+class group_call {
+ public:
+  group_call() { nccl_check(ncclGroupStart(), "ncclGroupStart"); }
+  group_call(const group_call&) = delete;
+  group_call& operator=(const group_call&) = delete;
+  ~group_call() {
+    if (open_) ncclGroupEnd();
+  }
+  ncclResult_t end() {
+    open_ = false;
+    return ncclGroupEnd();
+  }
+
+ private:
+  bool open_ = true;
+};
+
 void expect_f32(const tensor& t, const char* what) {
   if (t.type != dtype::f32) throw std::invalid_argument(std::string("nccl collective: ") + what + " must be F32, got " + describe(t));
 }
@@ -104,7 +135,8 @@ class nccl_communicator final : public comm::communicator {
     group_->throw_if_aborted();
     backend_.make_current();
     // NCCL's all-reduce ends with every rank holding the same result, bit for bit.
-    NCCL_SETTLED(comm_, ncclAllReduce(x.data, x.data, static_cast<std::size_t>(x.numel()), ncclFloat, ncclSum, comm_, stream()));
+    settle(ncclAllReduce(x.data, x.data, static_cast<std::size_t>(x.numel()), ncclFloat, ncclSum, comm_, stream()),
+           "ncclAllReduce");
   }
 
   void gather_columns(const tensor& local, tensor* full) override {
@@ -124,7 +156,7 @@ class nccl_communicator final : public comm::communicator {
     }
     for (int r = 1; r < size(); ++r) received += rows * widths[static_cast<std::size_t>(r)];
     if (rank_ == 0 && received > 0 && (staging_.numel() < received)) staging_ = backend_.alloc(dtype::f32, {received});
-    NCCL_CHECK(ncclGroupStart());
+    group_call call;
     if (rank_ != 0) {
       NCCL_CHECK(ncclSend(local.data, static_cast<std::size_t>(local.numel()), ncclFloat, 0, comm_, stream()));
     } else {
@@ -135,7 +167,7 @@ class nccl_communicator final : public comm::communicator {
         offset += count;
       }
     }
-    NCCL_SETTLED(comm_, ncclGroupEnd());
+    settle(call.end(), "ncclGroupEnd");
     if (rank_ != 0) return;
     // Side by side: rank r's (rows, w_r) block lands at column offset sum(w_0..w_{r-1}).
     const std::size_t pitch = static_cast<std::size_t>(total) * sizeof(float);
@@ -158,7 +190,7 @@ class nccl_communicator final : public comm::communicator {
     backend_.make_current();
     tensor buffer = backend_.alloc(dtype::i32, {static_cast<std::int64_t>(values.size())});
     if (rank_ == 0) backend_.upload(buffer, values.data());
-    NCCL_SETTLED(comm_, ncclBroadcast(buffer.data, buffer.data, values.size(), ncclInt32, 0, comm_, stream()));
+    settle(ncclBroadcast(buffer.data, buffer.data, values.size(), ncclInt32, 0, comm_, stream()), "ncclBroadcast");
     backend_.download(buffer, values.data());  // waits for the stream
   }
 
@@ -167,12 +199,18 @@ class nccl_communicator final : public comm::communicator {
  private:
   cudaStream_t stream() const { return backend_.stream(); }
 
+  void settle(ncclResult_t status, const char* call) {
+    status = settled(comm_, status, [this] { return group_->is_aborted.load(); });
+    group_->throw_if_aborted();
+    nccl_check(status, call);
+  }
+
   // Every rank's column count: the vocabulary split may be uneven, and only rank 0 lays them out.
   std::vector<std::int32_t> all_widths(std::int32_t mine) {
     tensor widths = backend_.alloc(dtype::i32, {size(), 1});
     tensor own = view_rows(widths, rank_, 1);
     backend_.upload(own, &mine);
-    NCCL_SETTLED(comm_, ncclAllGather(own.data, widths.data, 1, ncclInt32, comm_, stream()));
+    settle(ncclAllGather(own.data, widths.data, 1, ncclInt32, comm_, stream()), "ncclAllGather");
     std::vector<std::int32_t> host(static_cast<std::size_t>(size()));
     backend_.download(widths, host.data());
     return host;
@@ -248,6 +286,31 @@ std::vector<std::uint8_t> make_nccl_group_id() {
                                    reinterpret_cast<const std::uint8_t*>(id.internal) + sizeof id.internal);
 }
 
+#if GLM4_NCCL_NONBLOCKING && NCCL_VERSION_CODE >= NCCL_VERSION(2, 18, 0)
+// The same ranks in a blocking communicator (a collective: every rank splits). On a nonblocking one
+// every collective may return ncclInProgress and be launched from NCCL's own thread, which costs a
+// thread hand-off per collective and does not mix well with graph capture; the nonblocking one only
+// served to give up on ranks that never came. Keeps `comm` if the split fails.
+ncclComm_t blocking_twin(ncclComm_t comm, int rank, std::chrono::steady_clock::time_point deadline,
+                         const group_state& group) {
+  ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
+  config.blocking = 1;
+  ncclComm_t twin = nullptr;
+  ncclResult_t status = ncclCommSplit(comm, 0, rank, &twin, &config);
+  if (status == ncclInProgress)
+    status = settled(twin != nullptr ? twin : comm, status, [&] { return group.is_aborted || std::chrono::steady_clock::now() > deadline; });
+  if (status != ncclSuccess || twin == nullptr) {
+    if (twin != nullptr) ncclCommAbort(twin);
+    std::cerr << "glm4: NCCL rank " << rank << " keeps its nonblocking communicator (ncclCommSplit: "
+              << ncclGetErrorString(status) << ")\n";
+    return comm;
+  }
+  if (settled(comm, ncclCommFinalize(comm), [] { return false; }) == ncclSuccess) ncclCommDestroy(comm);
+  else ncclCommAbort(comm);
+  return twin;
+}
+#endif
+
 std::shared_ptr<comm::communicator> join_nccl_group(cuda_backend& backend, const comm::group_ticket& ticket) {
   // The ranks of this process that join with this id share one abort: a rank that fails to join
   // aborts it, which releases the others from waiting for it.
@@ -295,6 +358,9 @@ std::shared_ptr<comm::communicator> join_nccl_group(cuda_backend& backend, const
     if (comm) ncclCommAbort(comm);
     fail(ncclGetErrorString(status));
   }
+#if GLM4_NCCL_NONBLOCKING && NCCL_VERSION_CODE >= NCCL_VERSION(2, 18, 0)
+  comm = blocking_twin(comm, ticket.rank, deadline, *group);
+#endif
   group->add(comm);
   return std::make_shared<nccl_communicator>(std::move(group), comm, ticket.rank, ticket.size, backend);
 }
