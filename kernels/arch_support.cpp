@@ -20,7 +20,7 @@ bool ends_with(std::string_view text, std::string_view suffix) {
 cuda_arch parse_arch(std::string_view number, std::string_view entry) {
   cuda_arch arch;
   if (!number.empty() && (number.back() == 'a' || number.back() == 'f')) {
-    arch.arch_specific = true;
+    (number.back() == 'a' ? arch.arch_specific : arch.family_specific) = true;
     number.remove_suffix(1);
   }
   const auto [end, error] = std::from_chars(number.data(), number.data() + number.size(), arch.value);
@@ -35,7 +35,19 @@ void add_unique(std::vector<cuda_arch>& archs, cuda_arch arch) {
 }
 
 std::string arch_number(const cuda_arch& arch) {
-  return std::to_string(arch.value) + (arch.arch_specific ? "a" : "");
+  return std::to_string(arch.value) + (arch.arch_specific ? "a" : arch.family_specific ? "f" : "");
+}
+
+// Whether code for `arch` runs on a GPU of compute capability major.minor, as SASS or as PTX.
+bool sass_runs(const cuda_arch& arch, int major, int minor) {
+  if (arch.arch_specific) return arch.value == major * 10 + minor;
+  return arch.major() == major && arch.minor() <= minor;  // plain and family SASS alike
+}
+
+bool ptx_runs(const cuda_arch& arch, int major, int minor) {
+  if (arch.arch_specific) return arch.value == major * 10 + minor;
+  if (arch.family_specific) return arch.major() == major && arch.minor() <= minor;
+  return arch.value <= major * 10 + minor;
 }
 
 std::string family_name(int value) {
@@ -88,8 +100,7 @@ arch_verdict can_run(const cuda_arch_list& archs, int major, int minor, int tool
   arch_verdict verdict;
   // The newest SASS that runs natively: same major, minor not above the GPU's.
   for (const auto& arch : archs.sass) {
-    const bool runs = arch.arch_specific ? arch.value == gpu : (arch.major() == major && arch.minor() <= minor);
-    if (runs && (verdict.mode != run_mode::native_sass || arch.value > verdict.used.value)) {
+    if (sass_runs(arch, major, minor) && (verdict.mode != run_mode::native_sass || arch.value > verdict.used.value)) {
       verdict.mode = run_mode::native_sass;
       verdict.used = arch;
     }
@@ -97,8 +108,7 @@ arch_verdict can_run(const cuda_arch_list& archs, int major, int minor, int tool
   if (verdict.mode == run_mode::native_sass) return verdict;
   // Else the newest PTX the driver can JIT for this GPU.
   for (const auto& arch : archs.ptx) {
-    const bool runs = arch.arch_specific ? arch.value == gpu : arch.value <= gpu;
-    if (runs && (verdict.mode != run_mode::ptx_jit || arch.value > verdict.used.value)) {
+    if (ptx_runs(arch, major, minor) && (verdict.mode != run_mode::ptx_jit || arch.value > verdict.used.value)) {
       verdict.mode = run_mode::ptx_jit;
       verdict.used = arch;
     }

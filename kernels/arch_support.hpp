@@ -10,10 +10,13 @@
 
 namespace glm4::kernels {
 
-/// One target: 75 for sm_75; arch_specific for the "90a" kind, whose code runs only on exactly 9.0.
+/// One target: 75 for sm_75; arch_specific for the "90a" kind, whose code runs only on exactly 9.0;
+/// family_specific for the "100f" kind (CUDA 12.9+), whose code runs on its major from its minor
+/// up (10.0 and 10.3 for 100f), and not on later majors as plain PTX does.
 struct cuda_arch {
   int value = 0;
   bool arch_specific = false;
+  bool family_specific = false;
   int major() const { return value / 10; }
   int minor() const { return value % 10; }
   friend bool operator==(const cuda_arch&, const cuda_arch&) = default;
@@ -28,7 +31,7 @@ struct cuda_arch_list {
 
 /// "75-real;80-real;90" -> SASS {75, 80, 90}, PTX {90} ("NN" = both, "-real" = SASS, "-virtual" = PTX;
 /// ',' or ';' separated). Throws std::invalid_argument naming the entry for anything else
-/// ("native", "all" included: they are resolved by CMake before they reach the code).
+/// ("native", "all" included: kernels/cuda/CMakeLists.txt spells them out before they reach the code).
 cuda_arch_list parse_cuda_architectures(std::string_view list);
 
 /// "sm_75 sm_80 (SASS), compute_90 (PTX)"; "none" for an empty list.

@@ -69,6 +69,18 @@ TEST_CASE("a GPU runs native SASS of its major, else JIT PTX, else gets rebuild 
     CHECK(can_run(hopper_a, 9, 0, 13).mode == run_mode::native_sass);
     CHECK(can_run(hopper_a, 10, 0, 13).mode == run_mode::unsupported);
   }
+  SECTION("family code runs on its major from its minor up, and no further") {
+    const auto blackwell_f = parse_cuda_architectures("100f");
+    CHECK(describe(blackwell_f) == "sm_100f (SASS), compute_100f (PTX)");
+    CHECK(can_run(blackwell_f, 10, 0, 13).mode == run_mode::native_sass);
+    CHECK(can_run(blackwell_f, 10, 3, 13).mode == run_mode::native_sass);
+    CHECK(can_run(blackwell_f, 12, 0, 13).mode == run_mode::unsupported);
+    const auto ptx_f = parse_cuda_architectures("103f-virtual");
+    CHECK(can_run(ptx_f, 10, 3, 13).mode == run_mode::ptx_jit);
+    CHECK(can_run(ptx_f, 10, 0, 13).mode == run_mode::unsupported);
+    CHECK(can_run(ptx_f, 11, 0, 13).mode == run_mode::unsupported);
+    CHECK_FALSE(parse_cuda_architectures("100f-real").sass[0].arch_specific);
+  }
   SECTION("Volta and Pascal need a CUDA 12 build") {
     const auto volta = can_run(archs, 7, 0, 13);
     CHECK(volta.mode == run_mode::unsupported);
