@@ -160,7 +160,8 @@ void apply_penalties(std::span<float> logits, std::span<const token_id> prompt_i
   for (token_id id : output_ids) ++counts[id];
   for (const auto& [id, count] : counts) {
     if (!in_row(logits, id)) continue;
-    const double penalty = frequency_penalty * static_cast<double>(count) + presence_penalty;
+    // One rounding, explicitly: compilers may or may not fuse a*b+c, and the device sampler must match.
+    const double penalty = std::fma(frequency_penalty, static_cast<double>(count), presence_penalty);
     logits[id] = finite_or_clamped(double{logits[id]} - penalty);
   }
 }

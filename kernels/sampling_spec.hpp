@@ -95,8 +95,9 @@ GLM4_HOST_DEVICE inline float apply_edit(float x, const token_edit& edit, const 
     x = clamped(v > 0 ? v / spec.repetition_penalty : v * spec.repetition_penalty);
   }
   if (edit.output_count > 0 && (spec.presence_penalty != 0.0 || spec.frequency_penalty != 0.0))
+    // fma, as engine::sampler does: one rounding whether or not the compiler would fuse a*b+c.
     x = clamped(static_cast<double>(x) -
-                (spec.frequency_penalty * static_cast<double>(edit.output_count) + spec.presence_penalty));
+                fma(spec.frequency_penalty, static_cast<double>(edit.output_count), spec.presence_penalty));
   return x;
 }
 

@@ -175,7 +175,10 @@ __device__ void keep_top_p(block_shared& s, float* x, std::int64_t vocab, double
     prefix |= static_cast<std::uint32_t>(bin) << shift;
     prefix_mask |= static_cast<std::uint32_t>(radix_bins - 1) << shift;
   }
-  const std::uint32_t num_kept_ties = ties_kept(mass_above, weight_of(value_of_key(prefix), best), num_ties, target);
+  // One thread counts the kept ties (up to the whole vocabulary of sequential adds), then shares.
+  std::uint32_t kept = 0;
+  if (threadIdx.x == 0) kept = ties_kept(mass_above, weight_of(value_of_key(prefix), best), num_ties, target);
+  const std::uint32_t num_kept_ties = broadcast_from_first(&s.count, kept);
   // Tie ordinals follow id order: each thread counts the ties in its chunk, then a scan.
   const chunk mine_ids = chunk_of_thread(vocab);
   std::uint32_t local_ties = 0;
