@@ -222,8 +222,8 @@ void cuda_backend::matmul(tensor& out, const tensor& x, const tensor& w, const t
     weights = weight_scratch_.data;
     weight_type = dtype::f16;
   }
-  void* narrowed =
-      weight_type == dtype::f32 ? nullptr : scratch(static_cast<std::size_t>(num_tokens * k) * dtype_size(weight_type));
+  const std::size_t scratch_bytes = matmul_scratch_bytes(num_tokens, k, weight_type);
+  void* narrowed = scratch_bytes == 0 ? nullptr : scratch(scratch_bytes);
   launch_matmul(cublas_, stream_, out.as<float>(), x.as<float>(), narrowed, weights, weight_type,
                 bias != nullptr ? bias->data : nullptr, bias != nullptr ? bias->type : dtype::f32, num_tokens, n, k);
 }

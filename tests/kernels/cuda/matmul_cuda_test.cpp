@@ -77,3 +77,32 @@ TEST_CASE("cuda matmul with an empty batch, then a shrinking one that reuses the
 }
 
 }  // namespace glm4::test
+
+namespace glm4::test {
+
+// F16 tops out at 65504: activations past it (GLM-4's SwiGLU output can get there) must not turn
+// into inf. Each case scales every row by one factor; the error allowed scales with it.
+TEST_CASE("cuda matmul with F16 weights keeps activations beyond F16's range finite", "[cuda][matmul]") {
+  if (!have_gpu_or_skip()) return;
+  std::mt19937 rng(17);
+  std::vector<parity_case> cases;
+  constexpr std::int64_t n = 96, k = 640;
+  for (double factor : {1.0, 4e4, 1e5, 3e7})
+    for (std::int64_t num_tokens : {1, 7}) {
+      const auto x = random_tensor(rng, dtype::f32, {num_tokens, k}, -factor, factor);
+      const auto w = random_tensor(rng, dtype::f16, {n, k});
+      const auto bias = random_tensor(rng, dtype::f32, {n}, -3.0, 3.0);
+      tolerance tol = matmul_tolerance(dtype::f16, k);
+      tol.abs *= factor;
+      cases.push_back({"matmul", "x=" + shape_text(x.shape()) + " in +-" + std::to_string(factor) + ",w=f16",
+                       tol, [=](kernels::backend& b) {
+                         auto out = b.alloc(dtype::f32, {num_tokens, n});
+                         const auto d_bias = upload(b, bias);
+                         b.matmul(out, upload(b, x), upload(b, w), &d_bias);
+                         return download(b, out);
+                       }});
+    }
+  check_parity(cases);
+}
+
+}  // namespace glm4::test
