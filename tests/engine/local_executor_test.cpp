@@ -12,6 +12,7 @@
 #include "engine/logits_processors.hpp"
 #include "model/checkpoint/checkpoint_loader.hpp"
 #include "model/tokenizer/tokenizer.hpp"
+#include "tests/kernels/replaying_backend.hpp"
 
 namespace glm4::engine {
 namespace {
@@ -164,6 +165,43 @@ TEST_CASE("greedy outputs survive batching, chunking, preemption and the prefix 
   CHECK(engine.stats().num_preemptions > 0);
   CHECK(engine.stats().num_prefix_hit_tokens > 0);
   CHECK(engine.get_scheduler().blocks().num_free_blocks() == config.scheduler.num_blocks);
+}
+
+// What the GPU test of CUDA graphs checks, on a CPU backend that replays recordings as graphs do:
+// prefills, preemption and forks between decode steps, greedy and seeded sampled rows.
+TEST_CASE("an engine serves the same tokens with decode steps replayed from recordings", "[local_executor][model]") {
+  fixture& f = shared_fixture();
+  std::mt19937 rng(23);
+  std::vector<std::vector<token_id>> prompts;
+  for (int i = 0; i < 6; ++i) prompts.push_back(random_tokens(rng, 2 + 7 * i));
+  const auto serve = [&](kernels::backend& backend, bool prefix_caching) {
+    model::glm4_model forward(f.checkpoint.config, f.checkpoint.weights, backend);
+    forward.record_decode_steps(true);
+    const auto config = config_for(f, 24, 16, prefix_caching);  // 24 blocks of 4: decodes preempt
+    local_executor executor(forward, config.scheduler.num_blocks, config.scheduler.block_size, f.eos);
+    llm_engine engine(config, executor, nullptr);
+    for (std::size_t i = 0; i < prompts.size(); ++i) {
+      sampling_params params = greedy(static_cast<std::int32_t>(5 + 3 * i));
+      if (i % 2 == 1) {
+        params.temperature = 0.8;
+        params.top_p = 0.9;
+        params.seed = 100 + i;
+      }
+      if (i == 3) params.n = 2;
+      REQUIRE_FALSE(engine.add_request(i, prompts[i], params));
+    }
+    const outputs out = run(engine);
+    CHECK(engine.stats().num_preemptions > 0);
+    return out;
+  };
+  const bool prefix_caching = GENERATE(false, true);
+  CAPTURE(prefix_caching);
+  auto direct_backend = kernels::make_cpu_backend(1);
+  auto replaying = test::make_replaying_backend();
+  const outputs direct = serve(*direct_backend, prefix_caching);
+  CHECK(serve(*replaying, prefix_caching) == direct);
+  CHECK(direct.size() == prompts.size() + 1);
+  CHECK(replaying->num_replays() > 0);
 }
 
 TEST_CASE("a prefix-cache hit gives the same logits as a miss", "[local_executor][model]") {

@@ -1,7 +1,9 @@
 // Decode steps padded to recorded shapes: which steps qualify, what padding looks like, and that a
 // model running its decode steps padded (record_decode_steps, as with CUDA graphs) gives the
 // logits of running them as they are, whole or split into pipeline stages, while prefills in
-// between grow its buffers.
+// between grow its buffers; and, on a backend that replays recordings as CUDA graphs do
+// (tests/kernels/replaying_backend.hpp), that the replayed steps give the same logits and never
+// name a buffer that has moved, the KV cache included.
 #include "model/decode_padding.hpp"
 
 #include <catch2/catch.hpp>
@@ -10,6 +12,7 @@
 #include <functional>
 
 #include "model/sharded_layout.hpp"
+#include "tests/kernels/replaying_backend.hpp"
 #include "tests/model/random_model.hpp"
 
 namespace glm4::model {
@@ -29,18 +32,37 @@ step_batch decode_of(std::int32_t num_seqs, std::int32_t blocks_each) {
   return batch;
 }
 
+enum class decode_mode { as_is, padded, replayed };
+
 // The layers of a layout (one rank per stage) with their caches; step() runs a batch through them.
 class stages_runner {
  public:
-  stages_runner(const test::random_model& made, std::int64_t num_stages, bool padded) {
+  stages_runner(const test::random_model& made, std::int64_t num_stages, decode_mode mode) {
     std::vector<stage_shape> stages;
     for (const index_range& layers : split_layers(made.config.num_layers, num_stages)) stages.push_back({layers, 1});
     ranks_ = build_sharded_layout(made.config, made.weights, stages,
-                                  [](std::size_t, std::int64_t) { return kernels::make_cpu_backend(1); });
-    for (auto& stage : ranks_) {
-      stage[0].model->record_decode_steps(padded);
+                                  [&](std::size_t, std::int64_t) -> std::unique_ptr<kernels::backend> {
+                                    if (mode != decode_mode::replayed) return kernels::make_cpu_backend(1);
+                                    auto made_backend = test::make_replaying_backend();
+                                    replaying_.push_back(made_backend.get());
+                                    return made_backend;
+                                  });
+    for (auto& stage : ranks_) stage[0].model->record_decode_steps(mode != decode_mode::as_is);
+    replace_caches();
+  }
+
+  /// New, empty caches; the old ones are freed first, so the new ones may land at their addresses.
+  void replace_caches() {
+    caches_.clear();
+    for (auto& stage : ranks_)
       caches_.push_back(std::make_unique<kv_cache>(*stage[0].backend, stage[0].model->config(), num_blocks, block_size));
-    }
+  }
+
+  /// Replays over every stage's backend (0 unless replayed).
+  std::size_t num_replays() const {
+    std::size_t replays = 0;
+    for (const test::replaying_backend* backend : replaying_) replays += backend->num_replays();
+    return replays;
   }
 
   std::vector<float> step(const step_batch& batch) {
@@ -56,6 +78,7 @@ class stages_runner {
   }
 
  private:
+  std::vector<test::replaying_backend*> replaying_;
   std::vector<std::vector<rank_model>> ranks_;
   std::vector<std::unique_ptr<kv_cache>> caches_;
 };
@@ -96,11 +119,13 @@ TEST_CASE("padding rows follow the real ones, store nothing and read only block 
   CHECK_THROWS_WITH(pad_decode_batch(batch, {2, 4}), Catch::Contains("does not fit the shape"));
 }
 
-TEST_CASE("a model running decode steps padded gives the logits of running them as they are", "[model][decode_padding]") {
+TEST_CASE("a model running decode steps padded, or replaying them, gives the logits of running them as they are",
+          "[model][decode_padding]") {
   const test::random_model made = test::make_random_model(checkpoint_layout::glm4);
   const std::int64_t num_stages = GENERATE(1, 2);
-  CAPTURE(num_stages);
-  stages_runner plain(made, num_stages, false), padded(made, num_stages, true);
+  const decode_mode mode = GENERATE(decode_mode::padded, decode_mode::replayed);
+  CAPTURE(num_stages, mode == decode_mode::replayed);
+  stages_runner plain(made, num_stages, decode_mode::as_is), padded(made, num_stages, mode);
   const auto vocab = static_cast<std::size_t>(made.config.vocab_size);
 
   // Sequence s owns blocks [8s, 8s + 8). Three prompts, then decode; a fourth and fifth prompt
@@ -151,6 +176,19 @@ TEST_CASE("a model running decode steps padded gives the logits of running them 
   decode({4});
   INFO("max |padded - plain| = " << worst);
   CHECK(worst <= 1e-5f);
+  // Replayed: the 3 shapes were recorded once each (per stage), the other 6 steps replayed.
+  CHECK(padded.num_replays() == (mode == decode_mode::replayed ? static_cast<std::size_t>(6 * num_stages) : 0u));
+
+  // A new cache (sequence 0 prefilled into it again) is not written through old recordings.
+  plain.replace_caches();
+  padded.replace_caches();
+  const std::size_t replays_before = padded.num_replays();
+  std::fill(cached.begin(), cached.end(), 0);
+  prefill({0, 1, 2});
+  for (int i = 0; i < 3; ++i) decode({0, 1, 2});
+  INFO("max |padded - plain| after the caches were replaced = " << worst);
+  CHECK(worst <= 1e-5f);
+  CHECK(padded.num_replays() - replays_before == (mode == decode_mode::replayed ? static_cast<std::size_t>(2 * num_stages) : 0u));
 }
 
 }  // namespace glm4::model
