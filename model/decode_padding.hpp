@@ -2,6 +2,7 @@
 // and replay them (CUDA graphs): every kernel argument and buffer is then the same at each replay.
 #pragma once
 
+#include <bit>
 #include <cstdint>
 #include <optional>
 
@@ -15,8 +16,12 @@ struct decode_shape {
   std::int32_t table_stride = 0;
   bool operator==(const decode_shape&) const = default;
 
-  /// One key per shape, for backend::run_recorded.
-  std::uint64_t key() const { return (std::uint64_t{static_cast<std::uint32_t>(num_rows)} << 32) | static_cast<std::uint32_t>(table_stride); }
+  /// One key per shape and recorder (a model: two on one backend must not replay each other's
+  /// steps), for backend::run_recorded. Rows and stride are powers of two; recorder < 2^48.
+  std::uint64_t key(std::uint64_t recorder = 0) const {
+    return recorder << 16 | static_cast<std::uint64_t>(std::countr_zero(static_cast<std::uint32_t>(num_rows))) << 8 |
+           static_cast<std::uint64_t>(std::countr_zero(static_cast<std::uint32_t>(table_stride)));
+  }
 };
 
 /// Decode steps of more rows than this run unrecorded (prefill-sized batches gain little).

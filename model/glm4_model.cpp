@@ -1,6 +1,7 @@
 #include "model/glm4_model.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <optional>
@@ -182,6 +183,11 @@ bool glm4_model::reserve(const step_batch& batch) {
 
 glm4_model::~glm4_model() { backend_.forget_recordings(); }
 
+std::uint64_t glm4_model::next_identity() {
+  static std::atomic<std::uint64_t> models_built{0};
+  return ++models_built;
+}
+
 std::uint64_t activation_bytes(const model_config& config, const shard_plan& plan, std::int64_t max_tokens,
                                std::int64_t max_seqs) {
   // As glm4_model::reserve allocates, with at least one of everything.
@@ -271,7 +277,7 @@ const tensor& glm4_model::forward(const step_batch& batch, kv_cache& cache, std:
     for (std::int64_t layer = 0; layer < config_.num_layers; ++layer) run_layer(layer, run_tokens, attention, cache);
   };
   if (shape)
-    backend_.run_recorded(shape->key(), ops);
+    backend_.run_recorded(shape->key(identity_), ops);
   else
     ops();
   if (!plan_.has_lm_head || num_rows == 0) return result;

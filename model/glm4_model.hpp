@@ -114,6 +114,9 @@ class glm4_model {
   kernels::tensor logits_view_, hidden_view_;
   bool record_decode_ = false;
   std::uint64_t recorded_cache_ = 0;  // kv_cache::identity() of the pool the backend's recordings write
+  std::uint64_t identity_ = next_identity();  // process-unique: part of this model's recording keys
+
+  static std::uint64_t next_identity();
 };
 
 }  // namespace glm4::model

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <functional>
 
+#include "model/sequence_runner.hpp"
 #include "model/sharded_layout.hpp"
 #include "tests/kernels/replaying_backend.hpp"
 #include "tests/model/random_model.hpp"
@@ -189,6 +190,34 @@ TEST_CASE("a model running decode steps padded, or replaying them, gives the log
   INFO("max |padded - plain| after the caches were replaced = " << worst);
   CHECK(worst <= 1e-5f);
   CHECK(padded.num_replays() - replays_before == (mode == decode_mode::replayed ? static_cast<std::size_t>(2 * num_stages) : 0u));
+}
+
+}  // namespace glm4::model
+
+namespace glm4::model {
+
+TEST_CASE("two models on one replaying backend replay their own recordings", "[model][decode_padding]") {
+  const test::random_model first_made = test::make_random_model(checkpoint_layout::glm4, 1);
+  const test::random_model second_made = test::make_random_model(checkpoint_layout::glm4, 2);
+  auto shared = test::make_replaying_backend();
+  auto direct_backend = kernels::make_cpu_backend(1);
+  glm4_model first(first_made.config, first_made.weights, *shared), second(second_made.config, second_made.weights, *shared);
+  glm4_model first_direct(first_made.config, first_made.weights, *direct_backend);
+  glm4_model second_direct(second_made.config, second_made.weights, *direct_backend);
+  first.record_decode_steps(true);
+  second.record_decode_steps(true);
+  sequence_runner a(first, 32, block_size), b(second, 32, block_size);
+  sequence_runner a_direct(first_direct, 32, block_size), b_direct(second_direct, 32, block_size);
+  const std::vector<std::int32_t> prompt{3, 1, 4, 1, 5};
+  CHECK(a.prefill(prompt) == a_direct.prefill(prompt));
+  CHECK(b.prefill(prompt) == b_direct.prefill(prompt));
+  // Same shapes, alternating: each step must replay its own model's recording.
+  for (std::int32_t token : {9, 2, 6, 5, 3}) {
+    CAPTURE(token);
+    CHECK(a.decode(token) == a_direct.decode(token));
+    CHECK(b.decode(token) == b_direct.decode(token));
+  }
+  CHECK(shared->num_replays() > 0);
 }
 
 }  // namespace glm4::model
