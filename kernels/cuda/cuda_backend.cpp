@@ -4,6 +4,7 @@
 #include <cuda_runtime.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <iostream>
 #include <stdexcept>
 
@@ -40,6 +41,12 @@ cuda_backend::cuda_backend(int device) : device_(device) {
   native_bf16_ = has_native_bf16(props.major, props.minor);
   name_ = "cuda:" + std::to_string(device) + " " + props.name + " (sm_" + std::to_string(props.major) +
           std::to_string(props.minor) + ")";
+  if (const char* chosen = std::getenv("GLM4_CUDA_ATTENTION"); chosen != nullptr && *chosen != '\0') {
+    const auto kernel = parse_attention_kernel(chosen);
+    if (!kernel)
+      throw std::invalid_argument(std::string("GLM4_CUDA_ATTENTION is '") + chosen + "': use per_head or grouped");
+    attention_kernel_ = *kernel;
+  }
   cudaStream_t stream = nullptr;
   CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   stream_ = stream;
@@ -291,7 +298,7 @@ void cuda_backend::paged_attention(tensor& out, const tensor& q, const tensor& k
   args.num_blocks = k_cache.dim(0);
   args.scale = scale;
   activate();
-  launch_paged_attention(args, stream_);
+  launch_paged_attention(args, stream_, attention_kernel_);
 }
 
 void cuda_backend::swiglu(tensor& out, const tensor& gate_up) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "kernels/backend.hpp"
+#include "kernels/cuda/attention_kernel.hpp"
 
 struct CUstream_st;    // cudaStream_t
 struct cublasContext;  // cublasHandle_t
@@ -69,6 +70,9 @@ class cuda_backend final : public backend {
   std::size_t num_recordings() const { return recordings_.size(); }
   /// Off: run_recorded runs the ops directly, as other backends do (tests tell graphs from padding).
   void set_recording(bool on) { recording_ = on; }
+  /// The paged attention kernel (paged_attention.cuh); from $GLM4_CUDA_ATTENTION (per_head or
+  /// grouped) at construction, per_head when unset.
+  void set_attention_kernel(attention_kernel kernel) { attention_kernel_ = kernel; }
 
   /// NCCL (kernels/cuda/nccl_group.hpp); throws in a build without NCCL.
   std::vector<std::uint8_t> make_group_id() override;
@@ -99,6 +103,7 @@ class cuda_backend final : public backend {
   tensor cublas_workspace_;                           // fixed, so captured GEMMs allocate nothing
   std::map<std::uint64_t, CUgraphExec_st*> recordings_;
   bool recording_ = true;
+  attention_kernel attention_kernel_ = attention_kernel::per_head;
 };
 
 }  // namespace cuda

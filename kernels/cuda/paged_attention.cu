@@ -3,7 +3,9 @@
 #include <stdexcept>
 #include <string>
 
+#include "kernels/cuda/attention_rows.cuh"
 #include "kernels/cuda/cuda_check.hpp"
+#include "kernels/cuda/grouped_attention.cuh"
 
 namespace glm4::kernels::cuda {
 namespace {
@@ -11,17 +13,6 @@ namespace {
 constexpr int warp_size = 32;
 constexpr int num_warps = 4;
 constexpr int dims_per_lane = static_cast<int>(max_attention_head_dim / warp_size);
-
-// The sequence owning row t: the last s with query_start[s] <= t (empty sequences are skipped).
-__device__ std::int64_t sequence_of_row(const std::int32_t* query_start, std::int64_t num_seqs, std::int64_t t) {
-  std::int64_t lo = 0, hi = num_seqs - 1;
-  while (lo < hi) {
-    const std::int64_t mid = (lo + hi + 1) / 2;
-    if (query_start[mid] <= t) lo = mid;
-    else hi = mid - 1;
-  }
-  return lo;
-}
 
 // One block per (row, query head). Each warp walks every num_warps-th key of the context with its
 // own online softmax (running max m, running sum l, accumulator spread over the lanes: lane owns
@@ -40,10 +31,7 @@ __global__ void __launch_bounds__(num_warps * warp_size) paged_attention_kernel(
   float* dst = a.out + item * head_dim;
 
   const std::int64_t s = sequence_of_row(a.query_start, a.num_seqs, t);
-  // Never past the sequence's row of the block table (the CPU backend throws there).
-  const std::int64_t context = min(min(static_cast<std::int64_t>(a.positions[t]) + 1,
-                                       static_cast<std::int64_t>(a.context_len[s])),
-                                   a.max_blocks_per_seq * a.block_size);
+  const std::int64_t context = context_of_row(a, s, t);
   if (context <= 0) {
     for (std::int64_t d = threadIdx.x; d < head_dim; d += blockDim.x) dst[d] = 0.0f;
     return;
@@ -52,7 +40,6 @@ __global__ void __launch_bounds__(num_warps * warp_size) paged_attention_kernel(
   for (std::int64_t d = threadIdx.x; d < head_dim; d += blockDim.x) query[d] = q_row[d];
   __syncthreads();
 
-  const std::int32_t* table = a.block_table + s * a.max_blocks_per_seq;
   const std::int64_t group = a.num_heads / a.num_kv_heads;
   const std::int64_t head_offset = (h / group) * head_dim;
   const std::int64_t slot_stride = a.num_kv_heads * head_dim;
@@ -63,9 +50,8 @@ __global__ void __launch_bounds__(num_warps * warp_size) paged_attention_kernel(
   for (int c = 0; c < dims_per_lane; ++c) acc[c] = 0.0f;
 
   for (std::int64_t j = warp; j < context; j += num_warps) {
-    const std::int64_t block = table[j / a.block_size];
-    if (block < 0 || block >= a.num_blocks) continue;  // uniform across the warp
-    const std::int64_t slot = block * a.block_size + j % a.block_size;
+    const std::int64_t slot = slot_of_key(a, s, j);
+    if (slot < 0) continue;  // uniform across the warp
     const float* key = a.k_cache + slot * slot_stride + head_offset;
     const float* value = a.v_cache + slot * slot_stride + head_offset;
     float partial = 0.0f;
@@ -120,7 +106,7 @@ __global__ void __launch_bounds__(num_warps * warp_size) paged_attention_kernel(
 
 }  // namespace
 
-void launch_paged_attention(const paged_attention_args& args, cudaStream_t stream) {
+void launch_paged_attention(const paged_attention_args& args, cudaStream_t stream, attention_kernel kernel) {
   if (args.num_tokens < 0 || args.num_heads < 0 || args.num_kv_heads < 0 || args.head_dim < 0 ||
       args.num_seqs < 0 || args.max_blocks_per_seq < 0 || args.block_size <= 0 || args.num_blocks < 0)
     throw std::invalid_argument("launch_paged_attention: bad shape");
@@ -132,6 +118,7 @@ void launch_paged_attention(const paged_attention_args& args, cudaStream_t strea
                                 std::to_string(max_attention_head_dim));
   const std::int64_t num_items = args.num_tokens * args.num_heads;
   if (args.num_seqs == 0) throw std::invalid_argument("launch_paged_attention: rows without sequences");
+  if (kernel == attention_kernel::grouped && grouped_attention_supports(args)) return launch_grouped_attention(args, stream);
   const std::size_t shared_bytes =
       static_cast<std::size_t>((1 + num_warps) * args.head_dim + 2 * num_warps) * sizeof(float);
   paged_attention_kernel<<<static_cast<unsigned>(num_items), num_warps * warp_size, shared_bytes, stream>>>(args);

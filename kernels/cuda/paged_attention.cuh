@@ -6,6 +6,8 @@
 
 #include <cstdint>
 
+#include "kernels/cuda/attention_kernel.hpp"
+
 namespace glm4::kernels::cuda {
 
 /// The layout of kernels::attention_batch as raw device pointers (all I32 arrays on the device).
@@ -29,7 +31,8 @@ inline constexpr std::int64_t max_attention_head_dim = 256;
 /// Row t of sequence s attends to cached positions 0..min(positions[t], context_len[s] - 1);
 /// query head h reads KV head h / (num_heads / num_kv_heads). Device-side indices are not
 /// trusted: a block table entry outside the cache skips its keys. Shapes are checked here and
-/// throw std::invalid_argument.
-void launch_paged_attention(const paged_attention_args& args, cudaStream_t stream);
+/// throw std::invalid_argument. `kernel` grouped falls back to per_head for shapes it does not take.
+void launch_paged_attention(const paged_attention_args& args, cudaStream_t stream,
+                            attention_kernel kernel = attention_kernel::per_head);
 
 }  // namespace glm4::kernels::cuda

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "kernels/cuda/cuda_backend.hpp"
 #include "tests/kernels/cuda/gpu_test_support.hpp"
 #include "tests/kernels/cuda/parity_support.hpp"
 
@@ -78,6 +79,8 @@ std::string sequences_text(const std::vector<sequence_shape>& seqs) {
 
 TEST_CASE("cuda paged_attention matches the CPU backend on mixed batches", "[cuda][attention]") {
   if (!have_gpu_or_skip()) return;
+  const auto kernel = GENERATE(kernels::cuda::attention_kernel::per_head, kernels::cuda::attention_kernel::grouped);
+  const std::string kernel_name = kernel == kernels::cuda::attention_kernel::grouped ? "grouped" : "per_head";
   std::mt19937 rng(21);
   std::vector<parity_case> cases;
   struct heads {
@@ -90,15 +93,17 @@ TEST_CASE("cuda paged_attention matches the CPU backend on mixed batches", "[cud
       {{0, 0}, {300, 2}, {33, 33}},              // an idle sequence and a long context
       {{1500, 1}, {900, 4}},                     // contexts spanning many blocks and all warps
   };
-  for (heads h : {heads{4, 4, 64}, heads{32, 2, 128}, heads{8, 1, 80}, heads{2, 2, 256}, heads{6, 3, 24}})
+  for (heads h : {heads{4, 4, 64}, heads{32, 2, 128}, heads{8, 1, 80}, heads{2, 2, 256}, heads{6, 3, 24},
+                  heads{64, 1, 64}, heads{48, 8, 128}, heads{32, 2, 192}})
     for (std::int32_t block_size : {16, 32})
       for (const auto& seqs : batches) {
         auto in = make_attention_inputs(rng, h.q, h.kv, h.dim, block_size, seqs);
         const float scale = 1.0f / std::sqrt(static_cast<float>(h.dim));
         cases.push_back({"paged_attention",
-                         "Hq=" + std::to_string(h.q) + ",Hkv=" + std::to_string(h.kv) + ",D=" + std::to_string(h.dim) +
+                         kernel_name + ",Hq=" + std::to_string(h.q) + ",Hkv=" + std::to_string(h.kv) + ",D=" + std::to_string(h.dim) +
                              ",block=" + std::to_string(block_size) + ",seqs(context/rows)=" + sequences_text(seqs),
-                         tolerance{1e-10, 2e-5, 1e-4}, [in, scale](kernels::backend& b) {
+                         tolerance{1e-10, 2e-5, 1e-4}, [in, scale, kernel](kernels::backend& b) {
+                           if (auto* gpu = dynamic_cast<kernels::cuda::cuda_backend*>(&b)) gpu->set_attention_kernel(kernel);
                            kernels::attention_batch batch;
                            batch.query_start = upload(b, in.query_start);
                            batch.context_len = upload(b, in.context_len);
