@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <bit>
+#include <sstream>
 #include <stdexcept>
 
+#include "model/checkpoint/progress.hpp"
 #include "model/glm4_model.hpp"
 
 #ifdef GLM4_HAVE_CUDA
@@ -29,11 +31,27 @@ std::uint64_t gpu_step_reserve(const model::model_config& config, const model::s
   const std::uint64_t narrowed = config.torch_dtype == kernels::dtype::f32
                                      ? 0
                                      : 2 * static_cast<std::uint64_t>(max_tokens * widest_input);
-  // Full-vocabulary rows: sample_rows filters a copy; with tp > 1, rank 0 also stages its peers' slices.
-  const std::uint64_t vocab_rows = plan.has_lm_head ? 4 * static_cast<std::uint64_t>(max_seqs * config.vocab_size) : 0;
+  // Full-vocabulary rows, on rank 0 only (the others keep their slice of the logits, counted in the
+  // activations): sample_rows filters a copy, and with tp > 1 rank 0 also stages its peers' slices.
+  const std::uint64_t vocab_rows =
+      plan.has_lm_head && plan.tp_rank == 0 ? 4 * static_cast<std::uint64_t>(max_seqs * config.vocab_size) : 0;
   const std::uint64_t sampled = vocab_rows * (plan.tp_size > 1 ? 2 : 1);
   return model::activation_bytes(config, plan, max_tokens, max_seqs) + narrowed + sampled + margin_bytes +
          (plan.tp_size > 1 ? nccl_bytes : 0);
+}
+
+std::optional<std::string> gpu_misfit(const std::string& device, const std::string& what, std::uint64_t total_bytes,
+                                      std::uint64_t free_bytes, double utilization, std::uint64_t needed_bytes) {
+  const std::uint64_t in_use = total_bytes - std::min(free_bytes, total_bytes);
+  const double allowed = utilization * static_cast<double>(total_bytes) - static_cast<double>(in_use);
+  if (static_cast<double>(needed_bytes) < allowed) return std::nullopt;
+  std::ostringstream why;
+  why << device << ": " << what << " need " << model::format_bytes(needed_bytes) << " before any KV cache, but "
+      << "gpu_memory_utilization " << utilization << " of " << model::format_bytes(total_bytes) << " leaves "
+      << model::format_bytes(allowed > 0 ? static_cast<std::uint64_t>(allowed) : 0) << " (" << model::format_bytes(in_use)
+      << " in use already): split the model over more GPUs (more devices in the stage for tensor parallel, or more "
+         "stages), use a GPU with more memory, or raise gpu_memory_utilization";
+  return why.str();
 }
 
 gpu_kv_budget plan_gpu_kv_budget(int index, double utilization, std::uint64_t weights_to_load, std::uint64_t step_reserve) {

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <map>
 #include <ostream>
 #include <stdexcept>
 #include <thread>
@@ -70,6 +71,50 @@ std::uint64_t kv_budget(const config::stage_config& stage, std::int64_t rank, st
   return *budget.kv_bytes;
 }
 
+// Before any weight goes up: each GPU must hold the weights and largest step of its ranks (and a
+// configured kv_cache_bytes), or serve says so here rather than with a bare cudaMalloc failure.
+void expect_gpus_fit(const config::cluster_config& config, const std::vector<config::stage_config>& stages,
+                     const std::vector<config::layer_range>& ranges, const model::model_config& model) {
+#ifdef GLM4_HAVE_CUDA
+  struct gpu_need {
+    std::uint64_t bytes = 0;
+    std::string ranks;
+    double utilization = 0.9;
+  };
+  std::map<int, gpu_need> needs;
+  for (std::size_t s = 0; s < stages.size(); ++s)
+    for (std::int64_t r = 0; r < stages[s].tp_size(); ++r) {
+      const config::device_spec& device = stages[s].devices[static_cast<std::size_t>(r)];
+      if (device.kind != config::device_kind::cuda) continue;
+      const model::shard_plan plan = model::make_shard_plan(model, stages[s].tp_size(), r, {ranges[s].begin, ranges[s].end});
+      gpu_need& need = needs[device.index];
+      need.bytes += model::shard_weight_bytes(model, plan) +
+                    gpu_step_reserve(model, plan, static_cast<std::int64_t>(config.scheduler.max_num_batched_tokens),
+                                     static_cast<std::int64_t>(config.scheduler.max_num_seqs)) +
+                    stages[s].kv_cache_bytes.value_or(0);
+      need.ranks += (need.ranks.empty() ? "" : ", ") + ("stage " + std::to_string(s) + " rank " + std::to_string(r));
+      need.utilization = stages[s].gpu_memory_utilization.value_or(0.9);
+    }
+  if (needs.empty()) return;
+  const auto gpus = kernels::cuda::query_gpus().gpus;
+  for (const auto& [index, need] : needs) {
+    const auto gpu = std::find_if(gpus.begin(), gpus.end(), [index = index](const auto& g) { return g.index == index; });
+    if (gpu == gpus.end()) continue;  // make_backend says there is no such GPU
+    const kernels::cuda::memory_info memory = kernels::cuda::query_memory(index);
+    if (memory.total_bytes == 0) continue;
+    if (const auto why = gpu_misfit("cuda:" + std::to_string(index) + " (" + gpu->name + ")",
+                                    "the weights and largest step of " + need.ranks, memory.total_bytes, memory.free_bytes,
+                                    need.utilization, need.bytes))
+      throw std::runtime_error(*why);
+  }
+#else
+  (void)config;
+  (void)stages;
+  (void)ranges;
+  (void)model;
+#endif
+}
+
 void fill_scheduler(const config::cluster_config& config, engine::scheduler_config& scheduler) {
   scheduler.block_size = static_cast<std::int32_t>(config.scheduler.block_size);
   scheduler.max_num_seqs = static_cast<std::int32_t>(config.scheduler.max_num_seqs);
@@ -132,6 +177,7 @@ std::unique_ptr<serving_stack> build_serving_stack(const config::cluster_config&
                                "\", but joining remote nodes is not built yet; serve every stage on this machine");
   const auto ranges = config::resolve_for_model(
       config, {model_config.num_layers, model_config.num_heads, model_config.num_kv_heads});
+  expect_gpus_fit(config, stages, ranges, model_config);
   std::vector<model::stage_shape> shapes;
   for (std::size_t s = 0; s < stages.size(); ++s)
     shapes.push_back({{ranges[s].begin, ranges[s].end}, stages[s].tp_size()});
