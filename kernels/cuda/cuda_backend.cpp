@@ -95,7 +95,18 @@ tensor cuda_backend::alloc(dtype type, std::vector<std::int64_t> shape) {
   activate();
   void* memory = nullptr;
   // cudaMalloc aligns to 256 bytes; a zero-byte tensor still gets a distinct, non-null pointer.
-  CUDA_CHECK(cudaMalloc(&memory, t.nbytes() == 0 ? 256 : t.nbytes()));
+  if (const cudaError_t status = cudaMalloc(&memory, t.nbytes() == 0 ? 256 : t.nbytes()); status != cudaSuccess) {
+    if (status != cudaErrorMemoryAllocation) throw_cuda_error(status, "cudaMalloc", __FILE__, __LINE__);
+    cudaGetLastError();  // out of memory is not sticky: the backend stays usable
+    std::size_t free_bytes = 0, total_bytes = 0;
+    cudaMemGetInfo(&free_bytes, &total_bytes);
+    constexpr double mib = 1024.0 * 1024.0;
+    throw std::runtime_error(name_ + ": out of memory allocating " + describe(t) + " (" +
+                             std::to_string(static_cast<long long>(static_cast<double>(t.nbytes()) / mib)) + " MiB; " +
+                             std::to_string(static_cast<long long>(static_cast<double>(free_bytes) / mib)) + " MiB free of " +
+                             std::to_string(static_cast<long long>(static_cast<double>(total_bytes) / mib)) +
+                             " MiB): lower gpu_memory_utilization, max_num_seqs or max_num_batched_tokens, or use more GPUs");
+  }
   t.data = memory;
   // The last owner may let go on another thread, whose current device can be another GPU.
   t.owner = std::shared_ptr<void>(memory, [device = device_](void* p) {
