@@ -7,8 +7,9 @@
 namespace glm4::kernels::cuda {
 
 /// One block per (row, query head), or per (row, KV head) for the query heads that share it
-/// (grouped_attention.cuh). Which is faster where is still to be measured on a GPU; per_head is
-/// the default until then.
+/// (grouped_attention.cuh). grouped is the default: it reads the KV cache a group's size fewer
+/// times (16 for glm-4-9b), which prefills of long prompts and large decode batches pay for in
+/// full. The measurement of both is owed to a GPU run (docs/benchmarks.md).
 enum class attention_kernel { per_head, grouped };
 
 /// "per_head" or "grouped"; nullopt for anything else.

@@ -70,8 +70,8 @@ class cuda_backend final : public backend {
   std::size_t num_recordings() const { return recordings_.size(); }
   /// Off: run_recorded runs the ops directly, as other backends do (tests tell graphs from padding).
   void set_recording(bool on) { recording_ = on; }
-  /// The paged attention kernel (paged_attention.cuh); from $GLM4_CUDA_ATTENTION (per_head or
-  /// grouped) at construction, per_head when unset.
+  /// The paged attention kernel (attention_kernel.hpp); from $GLM4_CUDA_ATTENTION (per_head or
+  /// grouped) at construction, grouped when unset.
   void set_attention_kernel(attention_kernel kernel) { attention_kernel_ = kernel; }
 
   /// NCCL (kernels/cuda/nccl_group.hpp); throws in a build without NCCL.
@@ -103,7 +103,7 @@ class cuda_backend final : public backend {
   tensor cublas_workspace_;                           // fixed, so captured GEMMs allocate nothing
   std::map<std::uint64_t, CUgraphExec_st*> recordings_;
   bool recording_ = true;
-  attention_kernel attention_kernel_ = attention_kernel::per_head;
+  attention_kernel attention_kernel_ = attention_kernel::grouped;
 };
 
 }  // namespace cuda

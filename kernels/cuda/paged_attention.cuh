@@ -33,6 +33,6 @@ inline constexpr std::int64_t max_attention_head_dim = 256;
 /// trusted: a block table entry outside the cache skips its keys. Shapes are checked here and
 /// throw std::invalid_argument. `kernel` grouped falls back to per_head for shapes it does not take.
 void launch_paged_attention(const paged_attention_args& args, cudaStream_t stream,
-                            attention_kernel kernel = attention_kernel::per_head);
+                            attention_kernel kernel = attention_kernel::grouped);
 
 }  // namespace glm4::kernels::cuda

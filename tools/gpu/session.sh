@@ -5,9 +5,9 @@
 # Steps, each logged under $OUT and each allowed to fail without stopping the rest:
 #   1. unpack the .debs under /tmp/deps; configure and build (Release, this GPU's architecture only);
 #   2. ctest -L gpu (every kernel against the CPU backend, the forward against transformers; NCCL tests skip on
-#      one GPU), and the forward and graph tests again with the grouped attention kernel; doctor;
+#      one GPU), and the forward and graph tests again with the per-head attention kernel; doctor;
 #   3. glm-4-9b with random BF16 weights: device copy bandwidth (the decode bound), glm4-actor bench at
-#      concurrency 1 and 64 on cuda:0, each with and without CUDA graphs and with the grouped attention kernel,
+#      concurrency 1 and 64 on cuda:0, each with and without CUDA graphs and with the per-head attention kernel,
 #      sampled rows on the GPU vs on the host at concurrency 64, and transformers generate (device_map auto,
 #      BF16) at batch 1 and 64.
 # GLM4_GPU_STEPS="build test bench" picks steps (default: all three).
@@ -43,10 +43,10 @@ if [[ $steps == *test* ]]; then
   log "ctest -L gpu"
   (cd "$build" && ctest -L gpu --output-on-failure --timeout 300) >"$out/gpu_tests.log" 2>&1 || log "gpu tests FAILED"
   grep -E "tests passed|tests failed" "$out/gpu_tests.log" | tee -a "$out/session.txt"
-  log "forward and graph tests with GLM4_CUDA_ATTENTION=grouped"
-  (cd "$build" && GLM4_CUDA_ATTENTION=grouped ctest -L gpu -R "forward|graphs" --output-on-failure --timeout 300) \
-    >"$out/gpu_tests_grouped.log" 2>&1 || log "grouped attention tests FAILED"
-  grep -E "tests passed|tests failed" "$out/gpu_tests_grouped.log" | tee -a "$out/session.txt"
+  log "forward and graph tests with GLM4_CUDA_ATTENTION=per_head"
+  (cd "$build" && GLM4_CUDA_ATTENTION=per_head ctest -L gpu -R "forward|graphs" --output-on-failure --timeout 300) \
+    >"$out/gpu_tests_per_head.log" 2>&1 || log "per-head attention tests FAILED"
+  grep -E "tests passed|tests failed" "$out/gpu_tests_per_head.log" | tee -a "$out/session.txt"
   "$build/glm4-actor" doctor >"$out/doctor.txt" 2>&1 || log "doctor FAILED"
 fi
 
@@ -83,17 +83,23 @@ PY
   log "glm4-actor bench, concurrency 1, CUDA graphs"
   bench --num-prompts 4 --concurrency 1 --cuda-graphs on >"$out/ours_c1_graphs.json" 2>>"$out/ours_c1.log" ||
     log "bench c1 graphs FAILED"
-  log "glm4-actor bench, concurrency 1, grouped attention"
-  GLM4_CUDA_ATTENTION=grouped bench --num-prompts 4 --concurrency 1 >"$out/ours_c1_grouped.json" 2>>"$out/ours_c1.log" ||
-    log "bench c1 grouped FAILED"
+  log "glm4-actor bench, concurrency 1, per-head attention"
+  GLM4_CUDA_ATTENTION=per_head bench --num-prompts 4 --concurrency 1 >"$out/ours_c1_per_head.json" 2>>"$out/ours_c1.log" ||
+    log "bench c1 per_head FAILED"
   log "glm4-actor bench, concurrency 64"
   bench --num-prompts 256 --concurrency 64 >"$out/ours_c64.json" 2>"$out/ours_c64.log" || log "bench c64 FAILED"
   log "glm4-actor bench, concurrency 64, CUDA graphs"
   bench --num-prompts 256 --concurrency 64 --cuda-graphs on >"$out/ours_c64_graphs.json" 2>>"$out/ours_c64.log" ||
     log "bench c64 graphs FAILED"
-  log "glm4-actor bench, concurrency 64, grouped attention"
-  GLM4_CUDA_ATTENTION=grouped bench --num-prompts 256 --concurrency 64 >"$out/ours_c64_grouped.json" \
-    2>>"$out/ours_c64.log" || log "bench c64 grouped FAILED"
+  log "glm4-actor bench, concurrency 64, per-head attention"
+  GLM4_CUDA_ATTENTION=per_head bench --num-prompts 256 --concurrency 64 >"$out/ours_c64_per_head.json" \
+    2>>"$out/ours_c64.log" || log "bench c64 per_head FAILED"
+  for kernel in grouped per_head; do
+    log "glm4-actor bench, 4096-token prompts, $kernel attention"
+    GLM4_CUDA_ATTENTION=$kernel "$build/glm4-actor" bench --model "$model" --device cuda:0 --input-len 4096 --output-len 8 \
+      --num-prompts 8 --concurrency 4 --json >"$out/ours_long_$kernel.json" 2>>"$out/ours_long.log" ||
+      log "bench long $kernel FAILED"
+  done
   for site in device host; do
     log "glm4-actor bench, concurrency 64, temperature 0.8 top_p 0.9, sampled on the $site"
     bench --num-prompts 256 --concurrency 64 --temperature 0.8 --top-p 0.9 --sampling "$site" \
