@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "kernels/arch_support.hpp"
+#include "kernels/attention_split.hpp"
 #include "kernels/cpu/cpu_ops.hpp"
 #include "kernels/cuda/add.cuh"
 #include "kernels/cuda/convert.cuh"
@@ -17,6 +18,7 @@
 #include "kernels/cuda/device_query.hpp"
 #include "kernels/cuda/embedding.cuh"
 #include "kernels/cuda/gather_rows.cuh"
+#include "kernels/cuda/grouped_attention.cuh"
 #include "kernels/cuda/matmul.cuh"
 #include "kernels/cuda/nccl_group.hpp"
 #include "kernels/cuda/paged_attention.cuh"
@@ -39,6 +41,7 @@ cuda_backend::cuda_backend(int device) : device_(device) {
   CUDA_CHECK(cudaGetDeviceProperties(&props, device));
   activate();
   native_bf16_ = has_native_bf16(props.major, props.minor);
+  num_sms_ = props.multiProcessorCount;
   name_ = "cuda:" + std::to_string(device) + " " + props.name + " (sm_" + std::to_string(props.major) +
           std::to_string(props.minor) + ")";
   if (const char* chosen = std::getenv("GLM4_CUDA_ATTENTION"); chosen != nullptr && *chosen != '\0') {
@@ -309,6 +312,23 @@ void cuda_backend::paged_attention(tensor& out, const tensor& q, const tensor& k
   args.num_blocks = k_cache.dim(0);
   args.scale = scale;
   activate();
+  if (attention_kernel_ == attention_kernel::grouped && grouped_attention_supports(args)) {
+    // Shapes only (kernels/attention_split.hpp): a recorded decode step keeps its split.
+    const attention_split split = plan_attention_split(args.num_tokens, args.num_kv_heads,
+                                                       args.max_blocks_per_seq * args.block_size,
+                                                       grouped_attention_tile(args.head_dim), num_sms_, max_attention_splits_);
+    args.splits = split.splits;
+    args.keys_per_split = split.keys_per_split;
+    if (const std::size_t bytes = grouped_attention_partials_bytes(args); bytes > 0) {
+      if (attention_partials_.nbytes() < bytes) {
+        if (capturing()) throw std::logic_error("paged_attention: its buffer grew while a decode step was being recorded");
+        forget_recordings();  // they read the old buffer
+        attention_partials_ = {};
+        attention_partials_ = alloc(dtype::f32, {static_cast<std::int64_t>((bytes + 3) / 4)});
+      }
+      args.partials = attention_partials_.as<float>();
+    }
+  }
   launch_paged_attention(args, stream_, attention_kernel_);
 }
 

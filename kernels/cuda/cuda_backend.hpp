@@ -73,6 +73,8 @@ class cuda_backend final : public backend {
   /// The paged attention kernel (attention_kernel.hpp); from $GLM4_CUDA_ATTENTION (per_head or
   /// grouped) at construction, grouped when unset.
   void set_attention_kernel(attention_kernel kernel) { attention_kernel_ = kernel; }
+  /// The most pieces the grouped kernel may cut a context into (kernels/attention_split.hpp); 1: none.
+  void set_max_attention_splits(int splits) { max_attention_splits_ = splits < 1 ? 1 : splits; }
 
   /// NCCL (kernels/cuda/nccl_group.hpp); throws in a build without NCCL.
   std::vector<std::uint8_t> make_group_id() override;
@@ -104,6 +106,9 @@ class cuda_backend final : public backend {
   std::map<std::uint64_t, CUgraphExec_st*> recordings_;
   bool recording_ = true;
   attention_kernel attention_kernel_ = attention_kernel::grouped;
+  int num_sms_ = 1;
+  int max_attention_splits_ = 64;
+  tensor attention_partials_;  // the grouped kernel's per-piece softmax states, grown on demand
 };
 
 }  // namespace cuda

@@ -23,6 +23,10 @@ struct paged_attention_args {
   std::int64_t num_tokens = 0, num_heads = 0, num_kv_heads = 0, head_dim = 0;
   std::int64_t num_seqs = 0, max_blocks_per_seq = 0, block_size = 0, num_blocks = 0;
   float scale = 1.0f;
+  // The grouped kernel only: its context split (kernels/attention_split.hpp; 1 = none) and, when
+  // split, room for num_tokens * num_heads * splits records of head_dim + 2 floats.
+  std::int64_t splits = 1, keys_per_split = 0;
+  float* partials = nullptr;
 };
 
 /// Largest head_dim the kernel handles (each lane of a warp keeps head_dim / 32 accumulators).

@@ -79,8 +79,13 @@ std::string sequences_text(const std::vector<sequence_shape>& seqs) {
 
 TEST_CASE("cuda paged_attention matches the CPU backend on mixed batches", "[cuda][attention]") {
   if (!have_gpu_or_skip()) return;
-  const auto kernel = GENERATE(kernels::cuda::attention_kernel::per_head, kernels::cuda::attention_kernel::grouped);
-  const std::string kernel_name = kernel == kernels::cuda::attention_kernel::grouped ? "grouped" : "per_head";
+  // The grouped kernel whole, and with contexts split over blocks (as many pieces as the GPU wants).
+  const auto [kernel, max_splits] = GENERATE(std::pair{kernels::cuda::attention_kernel::per_head, 1},
+                                             std::pair{kernels::cuda::attention_kernel::grouped, 1},
+                                             std::pair{kernels::cuda::attention_kernel::grouped, 64});
+  const std::string kernel_name = kernel == kernels::cuda::attention_kernel::grouped
+                                      ? "grouped (max splits " + std::to_string(max_splits) + ")"
+                                      : "per_head";
   std::mt19937 rng(21);
   std::vector<parity_case> cases;
   struct heads {
@@ -102,8 +107,11 @@ TEST_CASE("cuda paged_attention matches the CPU backend on mixed batches", "[cud
         cases.push_back({"paged_attention",
                          kernel_name + ",Hq=" + std::to_string(h.q) + ",Hkv=" + std::to_string(h.kv) + ",D=" + std::to_string(h.dim) +
                              ",block=" + std::to_string(block_size) + ",seqs(context/rows)=" + sequences_text(seqs),
-                         tolerance{1e-10, 2e-5, 1e-4}, [in, scale, kernel](kernels::backend& b) {
-                           if (auto* gpu = dynamic_cast<kernels::cuda::cuda_backend*>(&b)) gpu->set_attention_kernel(kernel);
+                         tolerance{1e-10, 2e-5, 1e-4}, [in, scale, kernel = kernel, max_splits = max_splits](kernels::backend& b) {
+                           if (auto* gpu = dynamic_cast<kernels::cuda::cuda_backend*>(&b)) {
+                             gpu->set_attention_kernel(kernel);
+                             gpu->set_max_attention_splits(max_splits);
+                           }
                            kernels::attention_batch batch;
                            batch.query_start = upload(b, in.query_start);
                            batch.context_len = upload(b, in.context_len);
