@@ -389,21 +389,27 @@ void cuda_backend::run_recorded(std::uint64_t key, const std::function<void()>& 
   // Run once for real (whatever the ops allocate on first use, such as scratch or the rotary
   // table, is then in place), and record the same ops without running them.
   ops();
-  CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
   cudaGraph_t graph = nullptr;
   try {
+    CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
     ops();
-  } catch (...) {
-    cudaStreamEndCapture(stream_, &graph);
+    CUDA_CHECK(cudaStreamEndCapture(stream_, &graph));
+    cudaGraphExec_t recording = nullptr;
+    const cudaError_t made = cudaGraphInstantiate(&recording, graph, 0);
+    cudaGraphDestroy(graph);
+    graph = nullptr;
+    CUDA_CHECK(made);
+    recordings_[key] = recording;
+  } catch (const std::exception& error) {
+    // The step itself ran above; what failed is only its recording. Leave capture mode, and run
+    // this backend's steps directly from now on rather than fail every decode step.
+    if (capturing()) cudaStreamEndCapture(stream_, &graph);
     if (graph) cudaGraphDestroy(graph);
-    throw;
+    cudaGetLastError();
+    recording_ = false;
+    std::cerr << "glm4: " << name_ << ": a decode step could not be recorded as a CUDA graph (" << error.what()
+              << "); this GPU runs its steps directly from now on\n";
   }
-  CUDA_CHECK(cudaStreamEndCapture(stream_, &graph));
-  cudaGraphExec_t recording = nullptr;
-  const cudaError_t made = cudaGraphInstantiate(&recording, graph, 0);
-  cudaGraphDestroy(graph);
-  CUDA_CHECK(made);
-  recordings_[key] = recording;
 }
 
 void cuda_backend::forget_recordings() {
