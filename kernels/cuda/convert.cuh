@@ -14,4 +14,9 @@ namespace glm4::kernels::cuda {
 void launch_convert(void* dst, dtype dst_type, const void* src, dtype src_type, std::int64_t count,
                     cudaStream_t stream);
 
+/// The largest |src[i]| over finite and infinite values (NaN ignored; 0 for count 0), written as
+/// float bits to *device_result (4 bytes on the device); the caller reads it back.
+void launch_abs_max(std::uint32_t* device_result, const void* src, dtype src_type, std::int64_t count,
+                    cudaStream_t stream);
+
 }  // namespace glm4::kernels::cuda

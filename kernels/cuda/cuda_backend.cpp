@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <stdexcept>
 
@@ -139,7 +140,8 @@ tensor cuda_backend::to_device(const tensor& host) {
     CUDA_CHECK(cudaStreamSynchronize(stream_));  // the host tensor may be a mapping about to close
     return device;
   }
-  // Before sm_80 cuBLAS has no BF16 GEMM: keep the weights as F16 (the arithmetic is FP32 anyway).
+  // Before sm_80 cuBLAS has no BF16 GEMM: keep the weights as F16 (the arithmetic is FP32 anyway),
+  // or as F32 for a tensor with values past F16's range, which would turn into inf.
   if (!warned_bf16_) {
     std::cerr << "glm4: " << name_ << " has no native BF16 (needs sm_80+); BF16 weights are stored as F16, "
               << "computed in FP32\n";
@@ -147,8 +149,19 @@ tensor cuda_backend::to_device(const tensor& host) {
   }
   tensor staging = alloc(dtype::bf16, host.shape);
   upload(staging, host.data);
-  tensor device = alloc(dtype::f16, host.shape);
-  launch_convert(device.data, dtype::f16, staging.data, dtype::bf16, host.numel(), stream_);
+  tensor largest = alloc(dtype::i32, {1});
+  launch_abs_max(static_cast<std::uint32_t*>(largest.data), staging.data, dtype::bf16, host.numel(), stream_);
+  std::uint32_t largest_bits = 0;
+  download(largest, &largest_bits);  // waits for the stream
+  float largest_value = 0.0f;
+  std::memcpy(&largest_value, &largest_bits, sizeof largest_value);
+  constexpr float f16_max = 65504.0f;
+  const dtype stored = largest_value > f16_max ? dtype::f32 : dtype::f16;
+  if (stored == dtype::f32)
+    std::cerr << "glm4: " << name_ << ": a BF16 weight " << describe(host) << " holds values up to " << largest_value
+              << ", past F16's " << f16_max << ": kept in F32\n";
+  tensor device = alloc(stored, host.shape);
+  launch_convert(device.data, stored, staging.data, dtype::bf16, host.numel(), stream_);
   CUDA_CHECK(cudaStreamSynchronize(stream_));
   return device;
 }

@@ -126,6 +126,17 @@ TEST_CASE("cuda to_device keeps values, converting BF16 to F16 only before sm_80
     // BF16 values in [-2, 2] with 8 mantissa bits fit F16's 11 exactly.
     CHECK(compare(got, host.values, exact).empty());
   }
+  SECTION("a BF16 weight past F16's range is kept in F32 before sm_80, never turned into inf") {
+    std::vector<float> values(32);
+    for (std::size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i) / 8.0f - 2.0f;
+    values[5] = 1.5e5f;  // exact in BF16 (8 significant bits)
+    const auto host = float_tensor(dtype::bf16, {4, 8}, values);
+    const auto device = b->to_device(host.view);
+    CHECK((device.type == dtype::bf16 || device.type == dtype::f32));
+    auto out = b->alloc(dtype::f32, {4, 8});
+    b->embedding(out, device, upload(*b, int_tensor({4}, {0, 1, 2, 3})));
+    CHECK(compare(download(*b, out), host.values, exact).empty());
+  }
 }
 
 }  // namespace glm4::test
