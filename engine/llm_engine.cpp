@@ -192,7 +192,10 @@ void llm_engine::build_step(const scheduler_output& out, planned_step& step) {
     for (std::int32_t i = 0; i < num_draws; ++i) {
       if (i > 0) batch.logit_rows.push_back(position_row);
       const std::uint64_t seed = i == 0 ? choice->seed : child_seed(request->seed, i);
-      step.rows.push_back({&request->params, {seq.prompt_token_ids(), seq.output_token_ids(), seed}});
+      // Only a repetition penalty reads the prompt, and only which ids occur in it.
+      const std::span<const token_id> prompt =
+          request->params.repetition_penalty != 1.0 ? seq.distinct_prompt_token_ids() : std::span<const token_id>{};
+      step.rows.push_back({&request->params, {prompt, seq.output_token_ids(), seed}});
       step.sampled.push_back(
           {request->id, seq.id(), i == 0 ? choice->index : i, static_cast<std::int32_t>(step.rows.size() - 1)});
     }

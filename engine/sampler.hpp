@@ -35,6 +35,8 @@ struct sample_result {
 /// whatever shares its batch, and recomputing after preemption redraws the same values.
 /// The token lists are read only by penalties; a step sent to a device leaves them out when the
 /// params have none (needs_token_history) and gives the count in num_output_tokens instead.
+/// Only the repetition penalty reads the prompt, and only which ids occur in it: the engine passes
+/// the prompt's distinct ids, sorted (sequence::distinct_prompt_token_ids), and none without one.
 struct sequence_sampling_state {
   std::span<const token_id> prompt_token_ids;
   std::span<const token_id> output_token_ids;

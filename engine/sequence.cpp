@@ -1,6 +1,7 @@
 // Token views and forking of a sequence.
 #include "engine/sequence.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace glm4::engine {
@@ -12,6 +13,16 @@ sequence::sequence(sequence_id id, std::vector<token_id> prompt_token_ids)
 
 std::span<const token_id> sequence::prompt_token_ids() const {
   return std::span<const token_id>(token_ids_).first(static_cast<std::size_t>(num_prompt_tokens_));
+}
+
+std::span<const token_id> sequence::distinct_prompt_token_ids() const {
+  if (distinct_prompt_.empty()) {  // a prompt has at least one token, so empty means not yet
+    const std::span<const token_id> prompt = prompt_token_ids();
+    distinct_prompt_.assign(prompt.begin(), prompt.end());
+    std::sort(distinct_prompt_.begin(), distinct_prompt_.end());
+    distinct_prompt_.erase(std::unique(distinct_prompt_.begin(), distinct_prompt_.end()), distinct_prompt_.end());
+  }
+  return distinct_prompt_;
 }
 
 std::span<const token_id> sequence::output_token_ids() const {

@@ -42,6 +42,9 @@ class sequence {
   /// Prompt then output, the order the KV cache holds them.
   std::span<const token_id> token_ids() const { return token_ids_; }
   std::span<const token_id> prompt_token_ids() const;
+  /// The prompt's ids sorted, each once: all a repetition penalty reads. Worked out on first use
+  /// and kept (the prompt never changes), so a step does not redo it for a long prompt.
+  std::span<const token_id> distinct_prompt_token_ids() const;
   std::span<const token_id> output_token_ids() const;
   token_id last_token() const { return token_ids_.back(); }
 
@@ -73,6 +76,7 @@ class sequence {
  private:
   sequence_id id_;
   std::vector<token_id> token_ids_;
+  mutable std::vector<token_id> distinct_prompt_;  // empty until distinct_prompt_token_ids()
   std::int64_t num_prompt_tokens_;
 };
 

@@ -6,6 +6,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <limits>
 #include <random>
 
@@ -167,6 +168,48 @@ TEST_CASE("top-p keeps tied tokens lowest id first, as the ranked definition doe
     backend->sample_rows(id, device_logits, std::span(&spec, 1), {});
     CHECK(id[0] == expected);
   }
+}
+
+TEST_CASE("a row's edits come one per id in id order, the same from a raw prompt as from its distinct ids",
+          "[device_sampling]") {
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<token_id> id(0, 300);
+  sampling_params params;
+  params.repetition_penalty = 1.3;
+  params.presence_penalty = 0.5;
+  params.frequency_penalty = 0.25;
+  params.logit_bias = {{7, 2.0f}, {40, -1.0f}, {299, 5.0f}};
+  params.stop_token_ids = {40, 301};
+  params.min_tokens = 100;
+  std::vector<token_id> prompt, output;
+  for (int i = 0; i < 400; ++i) prompt.push_back(id(rng));
+  for (int i = 0; i < 30; ++i) output.push_back(id(rng));
+  output.push_back(7);
+  output.push_back(7);
+  std::vector<token_id> distinct = prompt;
+  std::sort(distinct.begin(), distinct.end());
+  distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
+  const std::vector<token_id> eos{301, 302};
+  const std::vector<row_sampling> raw{{&params, {prompt, output, 1}}}, tidy{{&params, {distinct, output, 1}}};
+  const auto from_raw = make_device_sampling_batch(raw, eos), from_distinct = make_device_sampling_batch(tidy, eos);
+  REQUIRE(from_raw.edits.size() == from_distinct.edits.size());
+  for (std::size_t i = 0; i < from_raw.edits.size(); ++i) {
+    const kernels::token_edit &a = from_raw.edits[i], &b = from_distinct.edits[i];
+    CAPTURE(i, a.id);
+    CHECK((a.id == b.id && a.bias == b.bias && a.output_count == b.output_count && a.masked == b.masked && a.seen == b.seen));
+    if (i > 0) CHECK(from_raw.edits[i - 1].id < a.id);
+  }
+  // What each id must carry, counted here from the lists themselves.
+  for (const kernels::token_edit& edit : from_raw.edits) {
+    CAPTURE(edit.id);
+    const bool in_prompt = std::binary_search(distinct.begin(), distinct.end(), edit.id);
+    const auto count = std::count(output.begin(), output.end(), edit.id);
+    CHECK(edit.seen == ((in_prompt || count > 0) ? 1 : 0));
+    CHECK(edit.output_count == count);
+    CHECK(edit.masked == ((edit.id == 40 || edit.id == 301 || edit.id == 302) ? 1 : 0));
+    CHECK(edit.bias == (params.logit_bias.count(edit.id) ? params.logit_bias.at(edit.id) : 0.0f));
+  }
+  CHECK(from_raw.rows[0].num_edits == static_cast<std::int32_t>(from_raw.edits.size()));
 }
 
 TEST_CASE("sample_rows refuses mismatched rows and edits that run past the batch", "[device_sampling]") {

@@ -22,6 +22,18 @@ TEST_CASE("a sequence splits its tokens into prompt and output", "[sequence]") {
   CHECK(seq.status == sequence_status::waiting);
 }
 
+TEST_CASE("a sequence's distinct prompt ids are sorted, once each, and stay the prompt's as it grows", "[sequence]") {
+  sequence seq(1, {5, 3, 5, 9, 3, 0});
+  CHECK(std::vector<token_id>(seq.distinct_prompt_token_ids().begin(), seq.distinct_prompt_token_ids().end()) ==
+        std::vector<token_id>{0, 3, 5, 9});
+  seq.append_token(42);
+  seq.append_token(1);
+  CHECK(std::vector<token_id>(seq.distinct_prompt_token_ids().begin(), seq.distinct_prompt_token_ids().end()) ==
+        std::vector<token_id>{0, 3, 5, 9});
+  const sequence child = seq.fork_as(2);
+  CHECK(child.distinct_prompt_token_ids().size() == 4);
+}
+
 TEST_CASE("num_blocks rounds up", "[sequence]") {
   sequence seq(1, std::vector<token_id>(16, 5));
   CHECK(seq.num_blocks(16) == 1);
