@@ -147,12 +147,24 @@ void apply_penalties(std::span<float> logits, std::span<const token_id> prompt_i
                      std::span<const token_id> output_ids, double repetition_penalty,
                      double presence_penalty, double frequency_penalty) {
   if (repetition_penalty != 1.0) {
-    std::unordered_set<token_id> seen(prompt_ids.begin(), prompt_ids.end());
-    seen.insert(output_ids.begin(), output_ids.end());
-    for (token_id id : seen) {
-      if (!in_row(logits, id)) continue;
+    const auto penalize = [&](token_id id) {
+      if (!in_row(logits, id)) return;
       const double x = logits[id];
       logits[id] = finite_or_clamped(x > 0 ? x / repetition_penalty : x * repetition_penalty);
+    };
+    // Each id once. The engine passes the prompt's distinct ids sorted, so only the (few) output
+    // ids need sorting; any other prompt list goes through a hash set.
+    if (std::adjacent_find(prompt_ids.begin(), prompt_ids.end(), std::greater_equal<>()) == prompt_ids.end()) {
+      for (token_id id : prompt_ids) penalize(id);
+      std::vector<token_id> rest(output_ids.begin(), output_ids.end());
+      std::sort(rest.begin(), rest.end());
+      rest.erase(std::unique(rest.begin(), rest.end()), rest.end());
+      for (token_id id : rest)
+        if (!std::binary_search(prompt_ids.begin(), prompt_ids.end(), id)) penalize(id);
+    } else {
+      std::unordered_set<token_id> seen(prompt_ids.begin(), prompt_ids.end());
+      seen.insert(output_ids.begin(), output_ids.end());
+      for (token_id id : seen) penalize(id);
     }
   }
   if (presence_penalty == 0.0 && frequency_penalty == 0.0) return;

@@ -106,6 +106,33 @@ TEST_CASE("penalties: repetition on prompt and output and presence and frequency
   CHECK(row == std::vector<float>{1.0f, -4.75f, -0.5f, 0.5f});
 }
 
+TEST_CASE("the repetition penalty counts each id once, from a raw prompt or its sorted distinct ids", "[logits]") {
+  std::mt19937 rng(9);
+  std::uniform_int_distribution<token_id> id(-3, 60);  // ids outside the row are skipped
+  std::uniform_real_distribution<float> logit(-4.0f, 4.0f);
+  for (int round = 0; round < 50; ++round) {
+    std::vector<float> row(50);
+    for (float& x : row) x = logit(rng);
+    std::vector<token_id> prompt, output;
+    for (int i = 0; i < 40; ++i) prompt.push_back(id(rng));
+    for (int i = 0; i < 10; ++i) output.push_back(id(rng));
+    std::vector<token_id> distinct = prompt;
+    std::sort(distinct.begin(), distinct.end());
+    distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
+    std::vector<float> from_raw = row, from_distinct = row, want = row;
+    apply_penalties(from_raw, prompt, output, 1.7, 0.0, 0.0);
+    apply_penalties(from_distinct, distinct, output, 1.7, 0.0, 0.0);
+    for (std::size_t t = 0; t < want.size(); ++t) {
+      const auto is = [&](const std::vector<token_id>& ids) {
+        return std::find(ids.begin(), ids.end(), static_cast<token_id>(t)) != ids.end();
+      };
+      if (is(prompt) || is(output)) want[t] = want[t] > 0 ? want[t] / 1.7f : want[t] * 1.7f;
+    }
+    CHECK(from_raw == from_distinct);
+    for (std::size_t t = 0; t < want.size(); ++t) CHECK(from_raw[t] == Approx(want[t]).epsilon(1e-6));
+  }
+}
+
 TEST_CASE("penalties at their neutral values change nothing", "[logits]") {
   std::vector<float> row = {2.0f, -2.0f};
   const std::vector<token_id> ids = {0, 1, 1};
