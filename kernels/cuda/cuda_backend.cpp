@@ -114,8 +114,11 @@ tensor cuda_backend::alloc(dtype type, std::vector<std::int64_t> shape) {
   t.data = memory;
   // The last owner may let go on another thread, whose current device can be another GPU.
   t.owner = std::shared_ptr<void>(memory, [device = device_](void* p) {
+    int current = -1;
+    const bool known = cudaGetDevice(&current) == cudaSuccess;
     cudaSetDevice(device);
     cudaFree(p);
+    if (known && current != device) cudaSetDevice(current);  // the thread may be mid-way through another GPU's op
   });
   return t;
 }
@@ -403,9 +406,20 @@ void cuda_backend::run_recorded(std::uint64_t key, const std::function<void()>& 
   // table, is then in place), and record the same ops without running them.
   ops();
   cudaGraph_t graph = nullptr;
+  bool in_ops = false;  // a failure there may have nothing to do with recording
+  const auto leave_capture = [&] {
+    cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+    if (cudaStreamIsCapturing(stream_, &status) == cudaSuccess && status != cudaStreamCaptureStatusNone)
+      cudaStreamEndCapture(stream_, &graph);
+    if (graph) cudaGraphDestroy(graph);
+    graph = nullptr;
+    cudaGetLastError();
+  };
   try {
     CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+    in_ops = true;
     ops();
+    in_ops = false;
     CUDA_CHECK(cudaStreamEndCapture(stream_, &graph));
     cudaGraphExec_t recording = nullptr;
     const cudaError_t made = cudaGraphInstantiate(&recording, graph, 0);
@@ -414,14 +428,21 @@ void cuda_backend::run_recorded(std::uint64_t key, const std::function<void()>& 
     CUDA_CHECK(made);
     recordings_[key] = recording;
   } catch (const std::exception& error) {
-    // The step itself ran above; what failed is only its recording. Leave capture mode, and run
-    // this backend's steps directly from now on rather than fail every decode step.
-    if (capturing()) cudaStreamEndCapture(stream_, &graph);
-    if (graph) cudaGraphDestroy(graph);
-    cudaGetLastError();
+    leave_capture();
+    // The step itself ran above. If only its recording failed (the capture calls, or an op that a
+    // capture refuses), run this backend's steps directly from now on rather than fail each one;
+    // anything else (a peer's abort, a device fault) is the step's own failure.
+    const std::string what = error.what();
+    if (in_ops && what.find("cudaErrorStreamCapture") == std::string::npos &&
+        what.find("being recorded") == std::string::npos)
+      throw;
     recording_ = false;
-    std::cerr << "glm4: " << name_ << ": a decode step could not be recorded as a CUDA graph (" << error.what()
+    forget_recordings();
+    std::cerr << "glm4: " << name_ << ": a decode step could not be recorded as a CUDA graph (" << what
               << "); this GPU runs its steps directly from now on\n";
+  } catch (...) {
+    leave_capture();
+    throw;
   }
 }
 

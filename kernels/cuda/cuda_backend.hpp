@@ -39,6 +39,8 @@ class cuda_backend final : public backend {
   std::string name() const override { return name_; }
   /// False before sm_80: BF16 weights are then stored as F16 by to_device (FP32 compute either way).
   bool native_bf16() const { return native_bf16_; }
+  /// Treats BF16 as a pre-sm_80 GPU does (F16 storage), so tests take that path on any GPU.
+  void store_bf16_as_f16() { native_bf16_ = false; }
   int device() const { return device_; }
   /// The stream every op of this backend runs on (cudaStream_t); collectives join it.
   CUstream_st* stream() const { return stream_; }

@@ -15,6 +15,7 @@
 #include <map>
 #include <mutex>
 #include <thread>
+#include <variant>
 
 #include "kernels/cuda/cuda_check.hpp"
 
@@ -67,8 +68,11 @@ struct group_state {
     if (is_aborted) return;
     for (ncclComm_t comm : comms) {
 #if GLM4_NCCL_NONBLOCKING
-      // A nonblocking communicator flushes its work before it may be destroyed.
-      if (settled(comm, ncclCommFinalize(comm), [] { return false; }) != ncclSuccess) {
+      // A nonblocking communicator flushes its work before it may be destroyed; a peer that is
+      // gone would keep that from ending, so it gets a few seconds and is then aborted.
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      if (settled(comm, ncclCommFinalize(comm), [&] { return std::chrono::steady_clock::now() > deadline; }) !=
+          ncclSuccess) {
         ncclCommAbort(comm);
         continue;
       }
@@ -290,22 +294,25 @@ std::vector<std::uint8_t> make_nccl_group_id() {
 // The same ranks in a blocking communicator (a collective: every rank splits). On a nonblocking one
 // every collective may return ncclInProgress and be launched from NCCL's own thread, which costs a
 // thread hand-off per collective and does not mix well with graph capture; the nonblocking one only
-// served to give up on ranks that never came. Keeps `comm` if the split fails.
-ncclComm_t blocking_twin(ncclComm_t comm, int rank, std::chrono::steady_clock::time_point deadline,
-                         const group_state& group) {
+// served to give up on ranks that never came. `comm` is finalized and destroyed either way; a rank
+// whose split fails gets the reason back instead of a communicator, and fails its join (its peers
+// then fail too, as they do when a rank never joins), so no two ranks go on with different ones.
+std::variant<ncclComm_t, std::string> blocking_twin(ncclComm_t comm, int rank,
+                                                    std::chrono::steady_clock::time_point deadline,
+                                                    const group_state& group) {
+  const auto given_up = [&] { return group.is_aborted || std::chrono::steady_clock::now() > deadline; };
   ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
   config.blocking = 1;
   ncclComm_t twin = nullptr;
   ncclResult_t status = ncclCommSplit(comm, 0, rank, &twin, &config);
-  if (status == ncclInProgress)
-    status = settled(twin != nullptr ? twin : comm, status, [&] { return group.is_aborted || std::chrono::steady_clock::now() > deadline; });
+  if (status == ncclInProgress) status = settled(twin != nullptr ? twin : comm, status, given_up);
   if (status != ncclSuccess || twin == nullptr) {
     if (twin != nullptr) ncclCommAbort(twin);
-    std::cerr << "glm4: NCCL rank " << rank << " keeps its nonblocking communicator (ncclCommSplit: "
-              << ncclGetErrorString(status) << ")\n";
-    return comm;
+    ncclCommAbort(comm);
+    return std::string("ncclCommSplit into a blocking communicator: ") +
+           (given_up() ? "gave up waiting for the other ranks" : ncclGetErrorString(status));
   }
-  if (settled(comm, ncclCommFinalize(comm), [] { return false; }) == ncclSuccess) ncclCommDestroy(comm);
+  if (settled(comm, ncclCommFinalize(comm), given_up) == ncclSuccess) ncclCommDestroy(comm);
   else ncclCommAbort(comm);
   return twin;
 }
@@ -359,7 +366,9 @@ std::shared_ptr<comm::communicator> join_nccl_group(cuda_backend& backend, const
     fail(ncclGetErrorString(status));
   }
 #if GLM4_NCCL_NONBLOCKING && NCCL_VERSION_CODE >= NCCL_VERSION(2, 18, 0)
-  comm = blocking_twin(comm, ticket.rank, deadline, *group);
+  auto twin = blocking_twin(comm, ticket.rank, deadline, *group);
+  if (const auto* why = std::get_if<std::string>(&twin)) fail(*why);
+  comm = std::get<ncclComm_t>(twin);
 #endif
   group->add(comm);
   return std::make_shared<nccl_communicator>(std::move(group), comm, ticket.rank, ticket.size, backend);

@@ -199,6 +199,16 @@ TEST_CASE("a row's edits come one per id in id order, the same from a raw prompt
     CHECK((a.id == b.id && a.bias == b.bias && a.output_count == b.output_count && a.masked == b.masked && a.seen == b.seen));
     if (i > 0) CHECK(from_raw.edits[i - 1].id < a.id);
   }
+  // One edit for each id of the prompt, the output, the bias and the masked stop and eos ids; no other.
+  std::vector<token_id> every = distinct;
+  every.insert(every.end(), output.begin(), output.end());
+  for (const auto& [id, bias] : params.logit_bias) every.push_back(id);
+  every.insert(every.end(), {40, 301, 302});
+  std::sort(every.begin(), every.end());
+  every.erase(std::unique(every.begin(), every.end()), every.end());
+  std::vector<token_id> edited;
+  for (const kernels::token_edit& edit : from_raw.edits) edited.push_back(edit.id);
+  CHECK(edited == every);
   // What each id must carry, counted here from the lists themselves.
   for (const kernels::token_edit& edit : from_raw.edits) {
     CAPTURE(edit.id);

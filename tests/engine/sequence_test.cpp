@@ -23,15 +23,17 @@ TEST_CASE("a sequence splits its tokens into prompt and output", "[sequence]") {
 }
 
 TEST_CASE("a sequence's distinct prompt ids are sorted, once each, and stay the prompt's as it grows", "[sequence]") {
+  const auto distinct_of = [](const sequence& s) {
+    return std::vector<token_id>(s.distinct_prompt_token_ids().begin(), s.distinct_prompt_token_ids().end());
+  };
   sequence seq(1, {5, 3, 5, 9, 3, 0});
-  CHECK(std::vector<token_id>(seq.distinct_prompt_token_ids().begin(), seq.distinct_prompt_token_ids().end()) ==
-        std::vector<token_id>{0, 3, 5, 9});
-  seq.append_token(42);
+  seq.append_token(42);  // output tokens before the first use: they are not the prompt's
   seq.append_token(1);
-  CHECK(std::vector<token_id>(seq.distinct_prompt_token_ids().begin(), seq.distinct_prompt_token_ids().end()) ==
-        std::vector<token_id>{0, 3, 5, 9});
   const sequence child = seq.fork_as(2);
-  CHECK(child.distinct_prompt_token_ids().size() == 4);
+  CHECK(distinct_of(seq) == std::vector<token_id>{0, 3, 5, 9});
+  seq.append_token(7);
+  CHECK(distinct_of(seq) == std::vector<token_id>{0, 3, 5, 9});
+  CHECK(distinct_of(child) == std::vector<token_id>{0, 3, 5, 9});
 }
 
 TEST_CASE("num_blocks rounds up", "[sequence]") {

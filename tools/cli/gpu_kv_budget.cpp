@@ -41,16 +41,25 @@ std::uint64_t gpu_step_reserve(const model::model_config& config, const model::s
 }
 
 std::optional<std::string> gpu_misfit(const std::string& device, const std::string& what, std::uint64_t total_bytes,
-                                      std::uint64_t free_bytes, double utilization, std::uint64_t needed_bytes) {
+                                      std::uint64_t free_bytes, std::optional<double> utilization,
+                                      std::uint64_t needed_bytes) {
   const std::uint64_t in_use = total_bytes - std::min(free_bytes, total_bytes);
-  const double allowed = utilization * static_cast<double>(total_bytes) - static_cast<double>(in_use);
-  if (static_cast<double>(needed_bytes) < allowed) return std::nullopt;
+  const double allowed = utilization ? *utilization * static_cast<double>(total_bytes) - static_cast<double>(in_use)
+                                     : static_cast<double>(free_bytes);
+  // With a utilization some room must be left for the KV cache; configured KV bytes are in the need.
+  if (utilization ? static_cast<double>(needed_bytes) < allowed : static_cast<double>(needed_bytes) <= allowed)
+    return std::nullopt;
   std::ostringstream why;
-  why << device << ": " << what << " need " << model::format_bytes(needed_bytes) << " before any KV cache, but "
-      << "gpu_memory_utilization " << utilization << " of " << model::format_bytes(total_bytes) << " leaves "
-      << model::format_bytes(allowed > 0 ? static_cast<std::uint64_t>(allowed) : 0) << " (" << model::format_bytes(in_use)
-      << " in use already): split the model over more GPUs (more devices in the stage for tensor parallel, or more "
-         "stages), use a GPU with more memory, or raise gpu_memory_utilization";
+  why << device << ": " << what << " need " << model::format_bytes(needed_bytes) << ", but ";
+  if (utilization)
+    why << "gpu_memory_utilization " << *utilization << " of " << model::format_bytes(total_bytes) << " leaves "
+        << model::format_bytes(allowed > 0 ? static_cast<std::uint64_t>(allowed) : 0) << " (" << model::format_bytes(in_use)
+        << " in use already)";
+  else
+    why << "only " << model::format_bytes(free_bytes) << " of " << model::format_bytes(total_bytes) << " is free";
+  why << ": split the model over more GPUs (more devices in the stage for tensor parallel, or more stages), use a "
+         "GPU with more memory, or "
+      << (utilization ? "raise gpu_memory_utilization" : "lower kv_cache_bytes");
   return why.str();
 }
 

@@ -27,12 +27,16 @@ struct gpu_kv_budget {
 std::uint64_t gpu_step_reserve(const model::model_config& config, const model::shard_plan& plan,
                                std::int64_t max_num_batched_tokens, std::int64_t max_num_seqs);
 
-/// Why weights and steps needing `needed_bytes` (weights + gpu_step_reserve, of every rank on the
-/// GPU) cannot fit a GPU with total_bytes, free_bytes of them free, at `utilization`; nullopt when
-/// they fit. `device` names the GPU and `what` the ranks in the message. Pure arithmetic, so serve
-/// can say so before it loads anything (instead of a bare cudaMalloc failure midway).
+/// Why `what` (the weights and largest steps of the ranks on a GPU, and any kv_cache_bytes they
+/// are configured with), needing `needed_bytes`, cannot fit a GPU with total_bytes, free_bytes of
+/// them free; nullopt when it fits. Ranks whose KV budget comes from gpu_memory_utilization may
+/// fill that share of the GPU less what is in use, and must leave some room for KV; with no
+/// utilization (every rank's kv_cache_bytes configured) the bound is the free memory. `device`
+/// names the GPU in the message. Pure arithmetic, so serve can say so before it loads anything
+/// (instead of a bare cudaMalloc failure midway).
 std::optional<std::string> gpu_misfit(const std::string& device, const std::string& what, std::uint64_t total_bytes,
-                                      std::uint64_t free_bytes, double utilization, std::uint64_t needed_bytes);
+                                      std::uint64_t free_bytes, std::optional<double> utilization,
+                                      std::uint64_t needed_bytes);
 
 /// Queries GPU `index`; `weights_to_load` is 0 once they are on the device; `step_reserve` comes
 /// from gpu_step_reserve. Throws std::runtime_error in a build without CUDA.

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <limits>
 #include <map>
+#include <optional>
 #include <ostream>
 #include <stdexcept>
 #include <thread>
@@ -79,7 +80,8 @@ void expect_gpus_fit(const config::cluster_config& config, const std::vector<con
   struct gpu_need {
     std::uint64_t bytes = 0;
     std::string ranks;
-    double utilization = 0.9;
+    bool any_kv_configured = false;
+    std::optional<double> utilization;  // the lowest of the ranks whose KV budget it sets
   };
   std::map<int, gpu_need> needs;
   for (std::size_t s = 0; s < stages.size(); ++s)
@@ -93,7 +95,12 @@ void expect_gpus_fit(const config::cluster_config& config, const std::vector<con
                                      static_cast<std::int64_t>(config.scheduler.max_num_seqs)) +
                     stages[s].kv_cache_bytes.value_or(0);
       need.ranks += (need.ranks.empty() ? "" : ", ") + ("stage " + std::to_string(s) + " rank " + std::to_string(r));
-      need.utilization = stages[s].gpu_memory_utilization.value_or(0.9);
+      if (stages[s].kv_cache_bytes) {
+        need.any_kv_configured = true;
+      } else {
+        const double utilization = stages[s].gpu_memory_utilization.value_or(0.9);
+        need.utilization = std::min(need.utilization.value_or(utilization), utilization);
+      }
     }
   if (needs.empty()) return;
   const auto gpus = kernels::cuda::query_gpus().gpus;
@@ -102,9 +109,11 @@ void expect_gpus_fit(const config::cluster_config& config, const std::vector<con
     if (gpu == gpus.end()) continue;  // make_backend says there is no such GPU
     const kernels::cuda::memory_info memory = kernels::cuda::query_memory(index);
     if (memory.total_bytes == 0) continue;
-    if (const auto why = gpu_misfit("cuda:" + std::to_string(index) + " (" + gpu->name + ")",
-                                    "the weights and largest step of " + need.ranks, memory.total_bytes, memory.free_bytes,
-                                    need.utilization, need.bytes))
+    const std::string what = "the weights and largest step" +
+                             std::string(need.any_kv_configured ? " (and configured kv_cache_bytes)" : "") + " of " +
+                             need.ranks;
+    if (const auto why = gpu_misfit("cuda:" + std::to_string(index) + " (" + gpu->name + ")", what, memory.total_bytes,
+                                    memory.free_bytes, need.utilization, need.bytes))
       throw std::runtime_error(*why);
   }
 #else

@@ -20,13 +20,18 @@ TEST_CASE("weights and steps that leave no room on a GPU are refused before load
                               10 * gib, 9 * gib, 0.9, 19 * gib);
   REQUIRE(why);
   CHECK_THAT(*why, Catch::StartsWith("cuda:0 (NVIDIA GeForce RTX 3080): the weights and largest step of stage 0 rank 0 need "
-                                     "19.00 GiB before any KV cache"));
+                                     "19.00 GiB, but"));
   CHECK_THAT(*why, Catch::Contains("gpu_memory_utilization 0.9 of 10.00 GiB leaves 8.00 GiB (1.00 GiB in use already)"));
   CHECK_THAT(*why, Catch::Contains("more GPUs") && Catch::Contains("raise gpu_memory_utilization"));
   // Exactly full is no fit: nothing would be left for the KV cache.
   CHECK(gpu_misfit("cuda:0", "x", 10 * gib, 10 * gib, 0.5, 5 * gib));
   // More in use than the utilization allows.
   CHECK(gpu_misfit("cuda:0", "x", 10 * gib, 2 * gib, 0.5, 1));
+  // Configured KV bytes (no utilization): bounded by the free memory, which they may fill exactly.
+  CHECK_FALSE(gpu_misfit("cuda:0", "x", 10 * gib, 9 * gib, std::nullopt, 9 * gib));
+  const auto over = gpu_misfit("cuda:0", "x", 10 * gib, 9 * gib, std::nullopt, 9 * gib + 1);
+  REQUIRE(over);
+  CHECK_THAT(*over, Catch::Contains("only 9.00 GiB of 10.00 GiB is free") && Catch::Contains("lower kv_cache_bytes"));
 }
 
 TEST_CASE("a step's reserve grows with the step, and a tensor-parallel rank keeps room for NCCL and its peers' logits",
