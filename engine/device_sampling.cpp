@@ -1,16 +1,12 @@
 #include "engine/device_sampling.hpp"
 
 #include <algorithm>
-#include <functional>
 
+#include "engine/distinct_ids.hpp"
 #include "engine/philox.hpp"
 
 namespace glm4::engine {
 namespace {
-
-bool strictly_increasing(std::span<const token_id> ids) {
-  return std::adjacent_find(ids.begin(), ids.end(), std::greater_equal<>()) == ids.end();
-}
 
 // Appends every token one row touches, one edit per id (the kernels take each id once per row), in
 // id order. The few ids of the bias, the min_tokens mask and the output are gathered, sorted and
@@ -56,14 +52,8 @@ void append_edits(std::vector<kernels::token_edit>& out, const sampling_params& 
     out.insert(out.end(), merged.begin(), merged.end());
     return;
   }
-  std::span<const token_id> prompt = state.prompt_token_ids;
-  std::vector<token_id> sorted;
-  if (!strictly_increasing(prompt)) {
-    sorted.assign(prompt.begin(), prompt.end());
-    std::sort(sorted.begin(), sorted.end());
-    sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
-    prompt = sorted;
-  }
+  std::vector<token_id> storage;
+  const std::span<const token_id> prompt = sorted_distinct(state.prompt_token_ids, storage);
   auto next = merged.begin();
   for (token_id id : prompt) {
     for (; next != merged.end() && next->id < id; ++next) out.push_back(*next);

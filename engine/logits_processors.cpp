@@ -10,7 +10,8 @@
 #include <limits>
 #include <optional>
 #include <unordered_map>
-#include <unordered_set>
+
+#include "engine/distinct_ids.hpp"
 
 namespace glm4::engine {
 namespace {
@@ -152,20 +153,15 @@ void apply_penalties(std::span<float> logits, std::span<const token_id> prompt_i
       const double x = logits[id];
       logits[id] = finite_or_clamped(x > 0 ? x / repetition_penalty : x * repetition_penalty);
     };
-    // Each id once. The engine passes the prompt's distinct ids sorted, so only the (few) output
-    // ids need sorting; any other prompt list goes through a hash set.
-    if (std::adjacent_find(prompt_ids.begin(), prompt_ids.end(), std::greater_equal<>()) == prompt_ids.end()) {
-      for (token_id id : prompt_ids) penalize(id);
-      std::vector<token_id> rest(output_ids.begin(), output_ids.end());
-      std::sort(rest.begin(), rest.end());
-      rest.erase(std::unique(rest.begin(), rest.end()), rest.end());
-      for (token_id id : rest)
-        if (!std::binary_search(prompt_ids.begin(), prompt_ids.end(), id)) penalize(id);
-    } else {
-      std::unordered_set<token_id> seen(prompt_ids.begin(), prompt_ids.end());
-      seen.insert(output_ids.begin(), output_ids.end());
-      for (token_id id : seen) penalize(id);
-    }
+    // Each id once. The engine passes the prompt's distinct ids sorted (others are sorted here),
+    // so only the few output ids need sorting.
+    std::vector<token_id> storage;
+    const std::span<const token_id> prompt = sorted_distinct(prompt_ids, storage);
+    for (token_id id : prompt) penalize(id);
+    std::vector<token_id> rest(output_ids.begin(), output_ids.end());
+    sort_distinct(rest);
+    for (token_id id : rest)
+      if (!std::binary_search(prompt.begin(), prompt.end(), id)) penalize(id);
   }
   if (presence_penalty == 0.0 && frequency_penalty == 0.0) return;
   std::unordered_map<token_id, std::int64_t> counts;

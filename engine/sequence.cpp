@@ -1,8 +1,9 @@
 // Token views and forking of a sequence.
 #include "engine/sequence.hpp"
 
-#include <algorithm>
 #include <stdexcept>
+
+#include "engine/distinct_ids.hpp"
 
 namespace glm4::engine {
 
@@ -19,8 +20,7 @@ std::span<const token_id> sequence::distinct_prompt_token_ids() const {
   if (distinct_prompt_.empty()) {  // a prompt has at least one token, so empty means not yet
     const std::span<const token_id> prompt = prompt_token_ids();
     distinct_prompt_.assign(prompt.begin(), prompt.end());
-    std::sort(distinct_prompt_.begin(), distinct_prompt_.end());
-    distinct_prompt_.erase(std::unique(distinct_prompt_.begin(), distinct_prompt_.end()), distinct_prompt_.end());
+    sort_distinct(distinct_prompt_);
   }
   return distinct_prompt_;
 }

@@ -182,13 +182,16 @@ tensor& cuda_backend::at_least(tensor& buffer, dtype type, std::int64_t count) {
   return buffer;
 }
 
+tensor& cuda_backend::recorded_buffer(tensor& buffer, dtype type, std::int64_t count, const char* op) {
+  if (!buffer.empty() && buffer.type == type && buffer.numel() >= count) return buffer;
+  if (capturing())
+    throw std::logic_error(std::string(op) + ": its buffer grew while a decode step was being recorded");
+  forget_recordings();  // they read the old buffer
+  return at_least(buffer, type, count);
+}
+
 void* cuda_backend::scratch(std::size_t bytes) {
-  if (scratch_.nbytes() < bytes) {
-    forget_recordings();  // they read the old buffer
-    scratch_ = {};  // cudaFree waits for the kernels still reading the old buffer
-    scratch_ = alloc(dtype::f32, {static_cast<std::int64_t>((bytes + 3) / 4)});
-  }
-  return scratch_.data;
+  return recorded_buffer(scratch_, dtype::f32, static_cast<std::int64_t>((bytes + 3) / 4), "matmul").data;
 }
 
 const float* cuda_backend::inv_freq(std::int64_t rotary_dim, float theta) {
@@ -250,11 +253,7 @@ void cuda_backend::matmul(tensor& out, const tensor& x, const tensor& w, const t
   if (weight_type == dtype::bf16 && !native_bf16_) {
     // BF16 weights that did not come through to_device (which stores them as F16 here): narrow
     // them per call, slow but correct, since cuBLAS has no BF16 GEMM before sm_80.
-    if (weight_scratch_.numel() < w.numel()) {
-      forget_recordings();
-      weight_scratch_ = {};
-      weight_scratch_ = alloc(dtype::f16, {w.numel()});
-    }
+    recorded_buffer(weight_scratch_, dtype::f16, w.numel(), "matmul");
     launch_convert(weight_scratch_.data, dtype::f16, w.data, dtype::bf16, w.numel(), stream_);
     weights = weight_scratch_.data;
     weight_type = dtype::f16;
@@ -335,15 +334,10 @@ void cuda_backend::paged_attention(tensor& out, const tensor& q, const tensor& k
                                                        grouped_attention_tile(args.head_dim), num_sms_, max_attention_splits_);
     args.splits = split.splits;
     args.keys_per_split = split.keys_per_split;
-    if (const std::size_t bytes = grouped_attention_partials_bytes(args); bytes > 0) {
-      if (attention_partials_.nbytes() < bytes) {
-        if (capturing()) throw std::logic_error("paged_attention: its buffer grew while a decode step was being recorded");
-        forget_recordings();  // they read the old buffer
-        attention_partials_ = {};
-        attention_partials_ = alloc(dtype::f32, {static_cast<std::int64_t>((bytes + 3) / 4)});
-      }
-      args.partials = attention_partials_.as<float>();
-    }
+    if (const std::size_t bytes = grouped_attention_partials_bytes(args); bytes > 0)
+      args.partials = recorded_buffer(attention_partials_, dtype::f32, static_cast<std::int64_t>((bytes + 3) / 4),
+                                      "paged_attention")
+                          .as<float>();
   }
   launch_paged_attention(args, stream_, attention_kernel_);
 }

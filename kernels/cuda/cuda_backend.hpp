@@ -89,6 +89,9 @@ class cuda_backend final : public backend {
   void* scratch(std::size_t bytes);
   /// `buffer`, reallocated unless it already holds count elements of `type`.
   tensor& at_least(tensor& buffer, dtype type, std::int64_t count);
+  /// at_least for a buffer that recorded steps read: a move drops the recordings, and is refused
+  /// (std::logic_error naming `op`) while a step is being recorded.
+  tensor& recorded_buffer(tensor& buffer, dtype type, std::int64_t count, const char* op);
   const float* inv_freq(std::int64_t rotary_dim, float theta);
 
   int device_ = 0;
