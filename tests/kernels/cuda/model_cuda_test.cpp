@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <span>
 
@@ -11,6 +12,7 @@
 
 #include <future>
 #include <map>
+#include <set>
 
 #include "engine/llm_engine.hpp"
 #include "engine/local_executor.hpp"
@@ -122,14 +124,22 @@ TEST_CASE("decode steps replayed as CUDA graphs give the logits of running them 
   for (const reference_prompt& prompt : reference.prompts) {  // a new cache per prompt: recordings start over
     CAPTURE(prompt.name);
     const auto max_tokens = static_cast<std::int64_t>(prompt.ids.size() + prompt.greedy_ids.size());
-    model::sequence_runner want(direct, max_tokens, 16), got(recorded, max_tokens, 16);
+    constexpr std::int32_t block_size = 16;
+    model::sequence_runner want(direct, max_tokens, block_size), got(recorded, max_tokens, block_size);
     want.prefill(prompt.ids);
     got.prefill(prompt.ids);
+    // A step is recorded once per padded block-table width, less those dropped when a wider table
+    // moved the model's buffers; none survive from the previous prompt's cache.
+    std::set<std::uint64_t> table_strides;
     for (std::size_t step = 0; step + 1 < prompt.greedy_ids.size(); ++step) {
       const std::vector<float> a = want.decode(prompt.greedy_ids[step]), b = got.decode(prompt.greedy_ids[step]);
       worst = std::max(worst, max_abs_error(b, a.data(), a.size()));
+      const std::size_t context = prompt.ids.size() + step + 1;
+      table_strides.insert(std::bit_ceil((context + block_size - 1) / block_size));
     }
-    CHECK(dynamic_cast<kernels::cuda::cuda_backend&>(*recording_backend).num_recordings() == 1);
+    const std::size_t recordings = dynamic_cast<kernels::cuda::cuda_backend&>(*recording_backend).num_recordings();
+    CHECK(recordings >= 1);
+    CHECK(recordings <= table_strides.size());
   }
   INFO("max |graph - direct| " << worst);
   CHECK(worst <= 1e-6 * reference.logit_scale);
