@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config git
   libcaf-dev libssl-dev
-  libboost1.81-dev libboost-json1.81-dev
+  libboost1.81-dev libboost-json1.81-dev libboost-context1.81-dev
   libtomlplusplus-dev catch2 libpcre2-dev libcli11-dev
   python3 python3-venv curl ca-certificates
 )

@@ -1,0 +1,194 @@
+// Force-included ahead of each kernel source (.cu) compiled for the host emulation of CUDA. The build
+// rewrites `kernel<<<grid, block, shared, stream>>>(args)` into
+//   kernel | launch_config_of(grid, block, shared, stream) | kernel_args(args)
+// and `extern __shared__ T name[];` into a pointer to the block's dynamic shared memory; this header
+// gives the rest of CUDA's device dialect a host meaning.
+#pragma once
+
+#include <cublas_v2.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include "tests/kernels/emulated_cuda/emulated_cuda.hpp"
+#include "tests/kernels/emulated_cuda/emulated_runtime.hpp"
+#include "tests/kernels/emulated_cuda/fiber_block.hpp"
+
+#undef __global__
+#undef __device__
+#undef __host__
+#undef __shared__
+#undef __forceinline__
+#undef __launch_bounds__
+#define __global__
+#define __device__
+#define __host__
+// One block runs at a time, so a function-local static is the block's shared memory.
+#define __shared__ static
+#define __forceinline__ inline
+#define __launch_bounds__(...)
+#define __CUDACC_VER_MAJOR__ (CUDART_VERSION / 1000)
+
+#define threadIdx (::glm4::emulated_cuda::thread_index())
+#define blockIdx (::glm4::emulated_cuda::block_index())
+#define blockDim (::glm4::emulated_cuda::block_dim())
+#define gridDim (::glm4::emulated_cuda::grid_dim())
+#define warpSize 32
+
+inline void __syncthreads() { ::glm4::emulated_cuda::sync_threads(); }
+inline void __syncwarp(unsigned mask = 0xffffffffu) { ::glm4::emulated_cuda::sync_warp(mask); }
+
+template <class T>
+T __shfl_sync(unsigned mask, T value, int source_lane, int width = 32) {
+  static_assert(sizeof(T) <= 8 && std::is_trivially_copyable_v<T>);
+  const unsigned lane = ::glm4::emulated_cuda::lane_id();
+  const unsigned source = (lane & ~static_cast<unsigned>(width - 1)) + static_cast<unsigned>(source_lane % width);
+  std::uint64_t bits = 0;
+  std::memcpy(&bits, &value, sizeof(T));
+  bits = ::glm4::emulated_cuda::exchange_in_warp(mask, bits, source);
+  std::memcpy(&value, &bits, sizeof(T));
+  return value;
+}
+
+template <class T>
+T __shfl_xor_sync(unsigned mask, T value, int lane_mask, int width = 32) {
+  const unsigned lane = ::glm4::emulated_cuda::lane_id();
+  const unsigned source = lane ^ static_cast<unsigned>(lane_mask);
+  // Past the width a lane reads its own value, as on the GPU.
+  const unsigned within = (source & ~static_cast<unsigned>(width - 1)) == (lane & ~static_cast<unsigned>(width - 1))
+                              ? source % static_cast<unsigned>(width)
+                              : lane % static_cast<unsigned>(width);
+  return __shfl_sync(mask, value, static_cast<int>(within), width);
+}
+
+// Threads of a block never run at the same time, so read-modify-write is atomic.
+template <class T>
+T atomicAdd(T* address, T value) {
+  const T old = *address;
+  *address = old + value;
+  return old;
+}
+template <class T>
+T atomicMax(T* address, T value) {
+  const T old = *address;
+  if (old < value) *address = value;
+  return old;
+}
+template <class T>
+T atomicMin(T* address, T value) {
+  const T old = *address;
+  if (value < old) *address = value;
+  return old;
+}
+
+template <class T>
+T max(T a, T b) {
+  return a < b ? b : a;
+}
+template <class T>
+T min(T a, T b) {
+  return b < a ? b : a;
+}
+
+inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
+inline float __fmul_rn(float a, float b) {
+  volatile float product = a * b;  // never fused into a neighbouring add
+  return product;
+}
+inline float __int_as_float(int bits) {
+  float value;
+  std::memcpy(&value, &bits, sizeof value);
+  return value;
+}
+inline unsigned __float_as_uint(float value) {
+  unsigned bits;
+  std::memcpy(&bits, &value, sizeof bits);
+  return bits;
+}
+inline float __uint_as_float(unsigned bits) {
+  float value;
+  std::memcpy(&value, &bits, sizeof value);
+  return value;
+}
+
+// nvcc's runtime header adds this overload for kernels; the host one takes `const void*` only.
+template <class... Params>
+cudaError_t cudaFuncGetAttributes(cudaFuncAttributes* attributes, void (*kernel)(Params...)) {
+  return cudaFuncGetAttributes(attributes, reinterpret_cast<const void*>(kernel));
+}
+
+namespace glm4::emulated_cuda {
+
+template <class T>
+T* dynamic_shared() {
+  static_assert(alignof(T) <= 8);
+  return static_cast<T*>(dynamic_shared_memory());
+}
+
+struct launch_config {
+  launch_shape shape;
+  cudaStream_t stream = nullptr;
+};
+
+inline launch_config launch_config_of(dim3 grid, dim3 block, std::size_t shared_bytes = 0,
+                                      cudaStream_t stream = nullptr) {
+  return {{grid, block, shared_bytes}, stream};
+}
+
+template <class... Params>
+struct pending_launch {
+  void (*kernel)(Params...);
+  launch_config config;
+};
+
+template <class... Params>
+pending_launch<Params...> operator|(void (*kernel)(Params...), const launch_config& config) {
+  return {kernel, config};
+}
+
+template <class... Args>
+std::tuple<std::decay_t<Args>...> kernel_args(Args&&... args) {
+  return {std::forward<Args>(args)...};
+}
+
+/// Throws when a pointer argument is neither null nor device memory: a GPU faults on host addresses.
+template <class... Params>
+void expect_device_pointers(const std::tuple<Params...>& params) {
+  std::size_t position = 0;
+  const auto check = [&](const auto& param) {
+    ++position;
+    if constexpr (std::is_pointer_v<std::decay_t<decltype(param)>>) {
+      if (param != nullptr && !in_device_allocation(param, 1))
+        throw std::runtime_error("emulated CUDA: kernel argument " + std::to_string(position) +
+                                 " is not device memory (a host pointer, or freed)");
+    }
+  };
+  std::apply([&](const auto&... each) { (check(each), ...); }, params);
+}
+
+/// Starts the kernel as CUDA does: a refused shape is a launch error for cudaGetLastError, and the
+/// arguments are copied at the launch, which a graph keeps.
+template <class... Params, class... Args>
+void operator|(const pending_launch<Params...>& launch, std::tuple<Args...> args) {
+  static_assert(sizeof...(Params) == sizeof...(Args), "kernel launched with the wrong number of arguments");
+  if (invalid_launch_reason(launch.config.shape) != nullptr) {
+    set_last_error(cudaErrorInvalidConfiguration);
+    return;
+  }
+  auto params = std::apply([](auto&... a) { return std::tuple<std::decay_t<Params>...>(a...); }, args);
+  enqueue(launch.config.stream, [kernel = launch.kernel, shape = launch.config.shape, params] {
+    expect_device_pointers(params);  // when it runs: a graph replay may outlive the buffers
+    run_grid(shape, [&] { std::apply(kernel, params); });
+  });
+}
+
+}  // namespace glm4::emulated_cuda

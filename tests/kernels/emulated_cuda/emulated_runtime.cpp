@@ -1,0 +1,598 @@
+// The CUDA runtime of the host emulation (emulated_cuda.hpp), linked instead of libcudart: one
+// device whose memory is host memory, streams whose work runs at once on the calling thread unless
+// the stream is capturing a graph, and graphs that replay what was captured.
+#include <cuda_runtime.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <climits>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <iterator>
+#include <map>
+#include <mutex>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/kernels/emulated_cuda/emulated_cuda.hpp"
+#include "tests/kernels/emulated_cuda/emulated_runtime.hpp"
+
+namespace glm4::emulated_cuda {
+using work_list = std::vector<std::function<void()>>;
+}  // namespace glm4::emulated_cuda
+
+// The runtime's handle types point to these (incomplete in the CUDA headers).
+struct CUstream_st {
+  unsigned flags = cudaStreamDefault;
+  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  cudaStreamCaptureMode mode = cudaStreamCaptureModeGlobal;
+  std::thread::id capturing_thread;
+  glm4::emulated_cuda::work_list recorded;
+};
+
+struct CUgraph_st {
+  glm4::emulated_cuda::work_list work;
+};
+
+struct CUgraphExec_st {
+  glm4::emulated_cuda::work_list work;
+};
+
+namespace glm4::emulated_cuda {
+namespace {
+
+constexpr std::size_t device_memory_bytes = std::size_t{8} << 30;
+constexpr std::size_t allocation_granule = 256;
+
+struct runtime_state {
+  std::mutex mutex;
+  std::map<std::uintptr_t, std::size_t> allocations;  // base -> bytes asked for
+  std::size_t allocated_bytes = 0;                      // in whole granules, as cudaMemGetInfo counts
+  std::set<cudaStream_t> streams;
+};
+
+// Never destroyed: a backend held in a static may free its memory after this file's statics are gone.
+runtime_state& state() {
+  static auto* const instance = new runtime_state;
+  return *instance;
+}
+
+// Held while any work runs: kernels keep __shared__ arrays in process-wide statics, so work from
+// two threads must not interleave. Recursive, since work may submit more. Lock order: this one,
+// then state().mutex, never the other way round.
+std::recursive_mutex& work_mutex() {
+  static auto* const instance = new std::recursive_mutex;
+  return *instance;
+}
+
+thread_local cudaError_t last_error = cudaSuccess;
+thread_local int current_device = 0;
+
+// Every failing call leaves its error for cudaGetLastError, as CUDA does.
+cudaError_t result(cudaError_t error) {
+  if (error != cudaSuccess) last_error = error;
+  return error;
+}
+
+std::size_t granules(std::size_t bytes) {
+  return (bytes + allocation_granule - 1) / allocation_granule * allocation_granule;
+}
+
+bool is_default_stream(cudaStream_t stream) {
+  return stream == nullptr || stream == cudaStreamLegacy || stream == cudaStreamPerThread;
+}
+
+bool is_legacy_stream(cudaStream_t stream) { return stream == nullptr || stream == cudaStreamLegacy; }
+
+// The functions below taking a runtime_state& expect its mutex held.
+
+bool known_stream(const runtime_state& s, cudaStream_t stream) {
+  return is_default_stream(stream) || s.streams.count(stream) != 0;
+}
+
+bool inside_allocation(const runtime_state& s, const void* address, std::size_t bytes) {
+  const auto at = reinterpret_cast<std::uintptr_t>(address);
+  const auto next = s.allocations.upper_bound(at);
+  if (next == s.allocations.begin()) return false;
+  const auto& [base, size] = *std::prev(next);
+  return at - base <= size && bytes <= size - (at - base);
+}
+
+// Calls that may synchronize implicitly (cudaMalloc) are refused during a capture they could
+// break: a global-mode one on any thread, a thread-local one begun on this thread. The refusal
+// invalidates this thread's captures.
+bool refuse_unsafe_call(runtime_state& s) {
+  const auto self = std::this_thread::get_id();
+  bool refused = false;
+  for (cudaStream_t stream : s.streams) {
+    if (stream->capture != cudaStreamCaptureStatusActive || stream->mode == cudaStreamCaptureModeRelaxed) continue;
+    const bool mine = stream->capturing_thread == self;
+    if (stream->mode == cudaStreamCaptureModeGlobal || mine) refused = true;
+    if (mine) stream->capture = cudaStreamCaptureStatusInvalidated;
+  }
+  return refused;
+}
+
+// The legacy default stream waits for every blocking stream, which a capturing one cannot allow:
+// CUDA refuses the call and invalidates the capture.
+bool breaks_blocking_capture(runtime_state& s) {
+  bool broken = false;
+  for (cudaStream_t stream : s.streams)
+    if ((stream->flags & cudaStreamNonBlocking) == 0 && stream->capture == cudaStreamCaptureStatusActive) {
+      stream->capture = cudaStreamCaptureStatusInvalidated;
+      broken = true;
+    }
+  return broken;
+}
+
+// Appends `work` to the capture of `stream`, or runs it now.
+cudaError_t submit(cudaStream_t stream, std::function<void()>& work) {
+  {
+    runtime_state& s = state();
+    const std::lock_guard lock(s.mutex);
+    if (!known_stream(s, stream)) return cudaErrorInvalidResourceHandle;
+    if (is_legacy_stream(stream) && breaks_blocking_capture(s)) return cudaErrorStreamCaptureImplicit;
+    if (!is_default_stream(stream)) {
+      if (stream->capture == cudaStreamCaptureStatusInvalidated) return cudaErrorStreamCaptureInvalidated;
+      if (stream->capture == cudaStreamCaptureStatusActive) {
+        stream->recorded.push_back(std::move(work));
+        return cudaSuccess;
+      }
+    }
+  }
+  const std::lock_guard lock(work_mutex());
+  work();
+  return cudaSuccess;
+}
+
+// A recorded copy or memset may replay after its memory was freed: a GPU would fault there.
+void expect_device_memory(const char* call, const void* address, std::size_t bytes) {
+  if (in_device_allocation(address, bytes)) return;
+  throw std::runtime_error(std::string("emulated CUDA: ") + call + " touches " + std::to_string(bytes) +
+                           " bytes at " + std::to_string(reinterpret_cast<std::uintptr_t>(address)) +
+                           " outside any live cudaMalloc allocation (freed since it was recorded?)");
+}
+
+struct copy_sides {
+  bool dst_device = false;
+  bool src_device = false;
+};
+
+// Which ends of a copy are device memory; those must lie inside allocations.
+cudaError_t classify_copy(const void* dst, std::size_t dst_span, const void* src, std::size_t src_span,
+                          cudaMemcpyKind kind, copy_sides& sides) {
+  const runtime_state& s = state();
+  const std::lock_guard lock(state().mutex);
+  switch (kind) {
+    case cudaMemcpyHostToHost: sides = {false, false}; break;
+    case cudaMemcpyHostToDevice: sides = {true, false}; break;
+    case cudaMemcpyDeviceToHost: sides = {false, true}; break;
+    case cudaMemcpyDeviceToDevice: sides = {true, true}; break;
+    case cudaMemcpyDefault: sides = {inside_allocation(s, dst, 1), inside_allocation(s, src, 1)}; break;
+    default: return cudaErrorInvalidMemcpyDirection;
+  }
+  if (sides.dst_device && !inside_allocation(s, dst, dst_span)) return cudaErrorInvalidValue;
+  if (sides.src_device && !inside_allocation(s, src, src_span)) return cudaErrorInvalidValue;
+  return cudaSuccess;
+}
+
+// Rows of `width` bytes, `pitch` apart; a plain copy is one row.
+cudaError_t copy_rows(const char* call, void* dst, std::size_t dst_pitch, const void* src, std::size_t src_pitch,
+                      std::size_t width, std::size_t height, cudaMemcpyKind kind, cudaStream_t stream) {
+  if (width == 0 || height == 0) return cudaSuccess;
+  if (dst_pitch < width || src_pitch < width) return cudaErrorInvalidPitchValue;
+  if (dst == nullptr || src == nullptr) return cudaErrorInvalidValue;
+  const std::size_t dst_span = dst_pitch * (height - 1) + width, src_span = src_pitch * (height - 1) + width;
+  copy_sides sides;
+  if (const cudaError_t error = classify_copy(dst, dst_span, src, src_span, kind, sides); error != cudaSuccess)
+    return error;
+  std::function<void()> work = [=] {
+    if (sides.dst_device) expect_device_memory(call, dst, dst_span);
+    if (sides.src_device) expect_device_memory(call, src, src_span);
+    for (std::size_t row = 0; row < height; ++row)
+      std::memmove(static_cast<char*>(dst) + row * dst_pitch, static_cast<const char*>(src) + row * src_pitch, width);
+  };
+  return submit(stream, work);
+}
+
+}  // namespace
+
+int parse_emulated_sm(const char* text) {
+  if (text == nullptr || *text == '\0') return 90;
+  const std::string value(text);
+  const auto digit = [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; };
+  const bool well_formed = (value.size() == 2 || value.size() == 3) && value.front() != '0' &&
+                           std::all_of(value.begin(), value.end(), digit);
+  if (!well_formed)
+    throw std::invalid_argument("GLM4_EMULATED_SM is '" + value +
+                                "': give the compute capability times ten, such as 75, 80 or 90");
+  return std::stoi(value);
+}
+
+void enqueue(cudaStream_t stream, std::function<void()> work) { result(submit(stream, work)); }
+
+cudaError_t try_enqueue(cudaStream_t stream, std::function<void()> work) { return submit(stream, work); }
+
+void set_last_error(cudaError_t error) { last_error = error; }
+
+int emulated_sm() {
+  static const int sm = parse_emulated_sm(std::getenv("GLM4_EMULATED_SM"));
+  return sm;
+}
+
+bool in_device_allocation(const void* address, std::size_t bytes) {
+  const runtime_state& s = state();
+  const std::lock_guard lock(state().mutex);
+  return inside_allocation(s, address, bytes);
+}
+
+}  // namespace glm4::emulated_cuda
+
+using namespace glm4::emulated_cuda;
+
+#define GLM4_EMULATED_CUDA_ERRORS(X)                                                                   \
+  X(cudaSuccess, "no error")                                                                           \
+  X(cudaErrorInvalidValue, "invalid argument")                                                         \
+  X(cudaErrorMemoryAllocation, "out of memory")                                                        \
+  X(cudaErrorInitializationError, "initialization error")                                              \
+  X(cudaErrorInvalidConfiguration, "invalid configuration argument")                                   \
+  X(cudaErrorInvalidPitchValue, "invalid pitch argument")                                              \
+  X(cudaErrorInvalidDevicePointer, "invalid device pointer")                                           \
+  X(cudaErrorInvalidMemcpyDirection, "invalid copy direction for memcpy")                              \
+  X(cudaErrorInsufficientDriver, "CUDA driver version is insufficient for CUDA runtime version")       \
+  X(cudaErrorInvalidDeviceFunction, "invalid device function")                                         \
+  X(cudaErrorNoDevice, "no CUDA-capable device is detected")                                           \
+  X(cudaErrorInvalidDevice, "invalid device ordinal")                                                  \
+  X(cudaErrorInvalidKernelImage, "device kernel image is invalid")                                     \
+  X(cudaErrorNoKernelImageForDevice, "no kernel image is available for execution on the device")       \
+  X(cudaErrorPeerAccessUnsupported, "peer access is not supported between these two devices")          \
+  X(cudaErrorInvalidResourceHandle, "invalid resource handle")                                         \
+  X(cudaErrorIllegalState, "the operation cannot be performed in the present state")                   \
+  X(cudaErrorNotReady, "device not ready")                                                             \
+  X(cudaErrorIllegalAddress, "an illegal memory access was encountered")                               \
+  X(cudaErrorLaunchOutOfResources, "too many resources requested for launch")                          \
+  X(cudaErrorLaunchTimeout, "the launch timed out and was terminated")                                 \
+  X(cudaErrorAssert, "device-side assert triggered")                                                   \
+  X(cudaErrorMisalignedAddress, "misaligned address")                                                  \
+  X(cudaErrorLaunchFailure, "unspecified launch failure")                                              \
+  X(cudaErrorCooperativeLaunchTooLarge, "too many blocks in cooperative launch")                       \
+  X(cudaErrorNotPermitted, "operation not permitted")                                                  \
+  X(cudaErrorNotSupported, "operation not supported")                                                  \
+  X(cudaErrorStreamCaptureUnsupported, "operation not permitted when stream is capturing")             \
+  X(cudaErrorStreamCaptureInvalidated, "operation failed due to a previous error during capture")      \
+  X(cudaErrorStreamCaptureUnmatched, "the capture was not initiated in this stream")                   \
+  X(cudaErrorStreamCaptureImplicit,                                                                    \
+    "operation would make the legacy stream depend on a capturing blocking stream")                    \
+  X(cudaErrorStreamCaptureWrongThread, "attempt to terminate a thread-local capture sequence from another thread") \
+  X(cudaErrorUnknown, "unknown error")
+
+#define GLM4_ERROR_NAME(code, text) \
+  case code: return #code;
+#define GLM4_ERROR_TEXT(code, text) \
+  case code: return text;
+
+extern "C" {
+
+cudaError_t cudaGetLastError(void) {
+  const cudaError_t error = last_error;
+  last_error = cudaSuccess;
+  return error;
+}
+
+cudaError_t cudaPeekAtLastError(void) { return last_error; }
+
+// Codes this runtime does not know read as CUDA's own do.
+const char* cudaGetErrorName(cudaError_t error) {
+  switch (error) {
+    GLM4_EMULATED_CUDA_ERRORS(GLM4_ERROR_NAME)
+    default: return "unrecognized error code";
+  }
+}
+
+const char* cudaGetErrorString(cudaError_t error) {
+  switch (error) {
+    GLM4_EMULATED_CUDA_ERRORS(GLM4_ERROR_TEXT)
+    default: return "unrecognized error code";
+  }
+}
+
+cudaError_t cudaRuntimeGetVersion(int* runtimeVersion) {
+  if (runtimeVersion == nullptr) return result(cudaErrorInvalidValue);
+  *runtimeVersion = CUDART_VERSION;
+  return cudaSuccess;
+}
+
+cudaError_t cudaDriverGetVersion(int* driverVersion) {
+  if (driverVersion == nullptr) return result(cudaErrorInvalidValue);
+  *driverVersion = CUDART_VERSION;
+  return cudaSuccess;
+}
+
+cudaError_t cudaGetDeviceCount(int* count) {
+  if (count == nullptr) return result(cudaErrorInvalidValue);
+  *count = 1;
+  return cudaSuccess;
+}
+
+cudaError_t cudaSetDevice(int device) {
+  if (device != 0) return result(cudaErrorInvalidDevice);
+  current_device = device;
+  return cudaSuccess;
+}
+
+cudaError_t cudaGetDevice(int* device) {
+  if (device == nullptr) return result(cudaErrorInvalidValue);
+  *device = current_device;
+  return cudaSuccess;
+}
+
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
+  if (prop == nullptr) return result(cudaErrorInvalidValue);
+  if (device != 0) return result(cudaErrorInvalidDevice);
+  const int sm = emulated_sm();
+  *prop = cudaDeviceProp{};
+  std::snprintf(prop->name, sizeof prop->name, "%s", "glm4 host emulation");
+  prop->major = sm / 10;
+  prop->minor = sm % 10;
+  prop->multiProcessorCount = emulated_sm_count;
+  prop->totalGlobalMem = device_memory_bytes;
+  // No opt-in beyond 48 KiB: code that asks for more shared memory per block is asking too much here.
+  prop->sharedMemPerBlock = 48 << 10;
+  prop->sharedMemPerBlockOptin = 48 << 10;
+  prop->sharedMemPerMultiprocessor = 64 << 10;
+  prop->regsPerBlock = 65536;
+  prop->regsPerMultiprocessor = 65536;
+  prop->warpSize = 32;
+  prop->memPitch = INT_MAX;
+  prop->maxThreadsPerBlock = 1024;
+  prop->maxThreadsDim[0] = 1024;
+  prop->maxThreadsDim[1] = 1024;
+  prop->maxThreadsDim[2] = 64;
+  prop->maxGridSize[0] = INT_MAX;
+  prop->maxGridSize[1] = 65535;
+  prop->maxGridSize[2] = 65535;
+  prop->maxThreadsPerMultiProcessor = sm < 80 ? 1024 : 2048;
+  prop->maxBlocksPerMultiProcessor = sm < 80 ? 16 : 32;
+  prop->totalConstMem = 64 << 10;
+  prop->textureAlignment = 512;
+  prop->texturePitchAlignment = 32;
+  prop->l2CacheSize = 4 << 20;
+  prop->memoryBusWidth = 256;
+  prop->concurrentKernels = 1;
+  prop->asyncEngineCount = 2;
+  prop->unifiedAddressing = 1;
+  prop->managedMemory = 1;
+  prop->streamPrioritiesSupported = 1;
+  prop->globalL1CacheSupported = 1;
+  prop->localL1CacheSupported = 1;
+  prop->computePreemptionSupported = 1;
+  prop->hostNumaId = -1;
+  return cudaSuccess;
+}
+
+cudaError_t cudaDeviceCanAccessPeer(int* canAccessPeer, int device, int peerDevice) {
+  if (canAccessPeer == nullptr) return result(cudaErrorInvalidValue);
+  if (device != 0 || peerDevice != 0) return result(cudaErrorInvalidDevice);
+  *canAccessPeer = 0;  // a device is not its own peer
+  return cudaSuccess;
+}
+
+cudaError_t cudaFuncGetAttributes(cudaFuncAttributes* attr, const void* func) {
+  if (attr == nullptr) return result(cudaErrorInvalidValue);
+  if (func == nullptr) return result(cudaErrorInvalidDeviceFunction);
+  *attr = cudaFuncAttributes{};
+  attr->maxThreadsPerBlock = 1024;
+  attr->numRegs = 32;
+  attr->maxDynamicSharedSizeBytes = 48 << 10;
+  attr->binaryVersion = emulated_sm();
+  attr->ptxVersion = emulated_sm();
+  return cudaSuccess;
+}
+
+namespace {
+
+std::size_t mapped_bytes(std::size_t bytes) {
+  const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  return (bytes + page - 1) / page * page + page;
+}
+
+// Device memory ends against an inaccessible page, so a kernel reading or writing past the end of its
+// buffer (past the 256-byte granule) crashes at the access, as a GPU's illegal-address fault would,
+// instead of reaching a neighbour; freed memory is unmapped, so late replays crash the same way.
+void* map_against_guard_page(std::size_t bytes) {
+  const std::size_t mapped = mapped_bytes(bytes);
+  void* region = mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (region == MAP_FAILED) return nullptr;
+  const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  char* guard = static_cast<char*>(region) + mapped - page;
+  mprotect(guard, page, PROT_NONE);
+  return guard - bytes;
+}
+
+void unmap_against_guard_page(void* memory, std::size_t bytes) {
+  const std::size_t mapped = mapped_bytes(bytes);
+  const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  munmap(static_cast<char*>(memory) + bytes + page - mapped, mapped);
+}
+
+}  // namespace
+
+cudaError_t cudaMalloc(void** devPtr, size_t size) {
+  if (devPtr == nullptr) return result(cudaErrorInvalidValue);
+  runtime_state& s = state();
+  const std::lock_guard lock(s.mutex);
+  if (refuse_unsafe_call(s)) return result(cudaErrorStreamCaptureUnsupported);
+  if (size == 0) {
+    *devPtr = nullptr;
+    return cudaSuccess;
+  }
+  const std::size_t budget_left = device_memory_bytes - s.allocated_bytes;
+  if (size > budget_left || granules(size) > budget_left) return result(cudaErrorMemoryAllocation);
+  void* memory = map_against_guard_page(granules(size));
+  if (memory == nullptr) return result(cudaErrorMemoryAllocation);
+  std::memset(memory, 0xFF, granules(size));  // reads before the first write show up as NaN
+  s.allocations.emplace(reinterpret_cast<std::uintptr_t>(memory), size);
+  s.allocated_bytes += granules(size);
+  *devPtr = memory;
+  return cudaSuccess;
+}
+
+cudaError_t cudaFree(void* devPtr) {
+  if (devPtr == nullptr) return cudaSuccess;
+  runtime_state& s = state();
+  const std::lock_guard lock(s.mutex);
+  const auto found = s.allocations.find(reinterpret_cast<std::uintptr_t>(devPtr));
+  if (found == s.allocations.end()) return result(cudaErrorInvalidValue);
+  s.allocated_bytes -= granules(found->second);
+  unmap_against_guard_page(devPtr, granules(found->second));
+  s.allocations.erase(found);
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemGetInfo(size_t* free, size_t* total) {
+  if (free == nullptr || total == nullptr) return result(cudaErrorInvalidValue);
+  runtime_state& s = state();
+  const std::lock_guard lock(s.mutex);
+  *total = device_memory_bytes;
+  *free = device_memory_bytes - s.allocated_bytes;
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t count, cudaMemcpyKind kind, cudaStream_t stream) {
+  return result(copy_rows("cudaMemcpyAsync", dst, count, src, count, count, 1, kind, stream));
+}
+
+cudaError_t cudaMemcpy(void* dst, const void* src, size_t count, cudaMemcpyKind kind) {
+  return result(copy_rows("cudaMemcpy", dst, count, src, count, count, 1, kind, nullptr));
+}
+
+cudaError_t cudaMemcpy2DAsync(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width, size_t height,
+                              cudaMemcpyKind kind, cudaStream_t stream) {
+  return result(copy_rows("cudaMemcpy2DAsync", dst, dpitch, src, spitch, width, height, kind, stream));
+}
+
+cudaError_t cudaMemsetAsync(void* devPtr, int value, size_t count, cudaStream_t stream) {
+  if (count == 0) return cudaSuccess;
+  if (!in_device_allocation(devPtr, count)) return result(cudaErrorInvalidValue);
+  std::function<void()> work = [=] {
+    expect_device_memory("cudaMemsetAsync", devPtr, count);
+    std::memset(devPtr, value, count);
+  };
+  return result(submit(stream, work));
+}
+
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* pStream, unsigned int flags) {
+  if (pStream == nullptr || (flags & ~static_cast<unsigned>(cudaStreamNonBlocking)) != 0)
+    return result(cudaErrorInvalidValue);
+  auto* stream = new CUstream_st;
+  stream->flags = flags;
+  runtime_state& s = state();
+  const std::lock_guard lock(s.mutex);
+  s.streams.insert(stream);
+  *pStream = stream;
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamDestroy(cudaStream_t stream) {
+  runtime_state& s = state();
+  const std::lock_guard lock(s.mutex);
+  if (is_default_stream(stream) || s.streams.erase(stream) == 0) return result(cudaErrorInvalidResourceHandle);
+  delete stream;
+  return cudaSuccess;
+}
+
+// Work runs when it is submitted, so there is nothing to wait for; but a capturing stream cannot
+// be waited on, and asking invalidates its capture.
+cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
+  runtime_state& s = state();
+  const std::lock_guard lock(s.mutex);
+  if (!known_stream(s, stream)) return result(cudaErrorInvalidResourceHandle);
+  if (is_default_stream(stream) || stream->capture == cudaStreamCaptureStatusNone) return cudaSuccess;
+  stream->capture = cudaStreamCaptureStatusInvalidated;
+  return result(cudaErrorStreamCaptureUnsupported);
+}
+
+cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode mode) {
+  if (mode != cudaStreamCaptureModeGlobal && mode != cudaStreamCaptureModeThreadLocal &&
+      mode != cudaStreamCaptureModeRelaxed)
+    return result(cudaErrorInvalidValue);
+  runtime_state& s = state();
+  const std::lock_guard lock(s.mutex);
+  if (!known_stream(s, stream)) return result(cudaErrorInvalidResourceHandle);
+  if (is_default_stream(stream)) return result(cudaErrorStreamCaptureUnsupported);
+  if (stream->capture != cudaStreamCaptureStatusNone) return result(cudaErrorIllegalState);
+  stream->capture = cudaStreamCaptureStatusActive;
+  stream->mode = mode;
+  stream->capturing_thread = std::this_thread::get_id();
+  stream->recorded.clear();
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus* pCaptureStatus) {
+  if (pCaptureStatus == nullptr) return result(cudaErrorInvalidValue);
+  runtime_state& s = state();
+  const std::lock_guard lock(s.mutex);
+  if (!known_stream(s, stream)) return result(cudaErrorInvalidResourceHandle);
+  if (is_legacy_stream(stream) && breaks_blocking_capture(s)) return result(cudaErrorStreamCaptureImplicit);
+  *pCaptureStatus = is_default_stream(stream) ? cudaStreamCaptureStatusNone : stream->capture;
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* pGraph) {
+  if (pGraph == nullptr) return result(cudaErrorInvalidValue);
+  runtime_state& s = state();
+  const std::lock_guard lock(s.mutex);
+  if (!known_stream(s, stream)) return result(cudaErrorInvalidResourceHandle);
+  if (is_default_stream(stream) || stream->capture == cudaStreamCaptureStatusNone) return result(cudaErrorIllegalState);
+  if (stream->mode != cudaStreamCaptureModeRelaxed && stream->capturing_thread != std::this_thread::get_id())
+    return result(cudaErrorStreamCaptureWrongThread);
+  const bool invalidated = stream->capture == cudaStreamCaptureStatusInvalidated;
+  stream->capture = cudaStreamCaptureStatusNone;
+  work_list recorded = std::move(stream->recorded);
+  stream->recorded.clear();
+  if (invalidated) {
+    *pGraph = nullptr;
+    return result(cudaErrorStreamCaptureInvalidated);
+  }
+  *pGraph = new CUgraph_st{std::move(recorded)};
+  return cudaSuccess;
+}
+
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t* pGraphExec, cudaGraph_t graph, unsigned long long /*flags*/) {
+  if (pGraphExec == nullptr || graph == nullptr) return result(cudaErrorInvalidValue);
+  *pGraphExec = new CUgraphExec_st{graph->work};
+  return cudaSuccess;
+}
+
+// Into a capturing stream the graph's work is captured in turn, as CUDA nests a child graph.
+cudaError_t cudaGraphLaunch(cudaGraphExec_t graphExec, cudaStream_t stream) {
+  if (graphExec == nullptr) return result(cudaErrorInvalidValue);
+  const std::lock_guard lock(work_mutex());  // one launch runs whole, not interleaved with another thread's work
+  for (const auto& work : graphExec->work) {
+    std::function<void()> copy = work;
+    if (const cudaError_t error = submit(stream, copy); error != cudaSuccess) return result(error);
+  }
+  return cudaSuccess;
+}
+
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t graphExec) {
+  if (graphExec == nullptr) return result(cudaErrorInvalidValue);
+  delete graphExec;
+  return cudaSuccess;
+}
+
+cudaError_t cudaGraphDestroy(cudaGraph_t graph) {
+  if (graph == nullptr) return result(cudaErrorInvalidValue);
+  delete graph;
+  return cudaSuccess;
+}
+
+}  // extern "C"

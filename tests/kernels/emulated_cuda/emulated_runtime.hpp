@@ -1,0 +1,24 @@
+// What the emulated runtime (emulated_runtime.cpp) offers the rest of the emulation beyond the seam
+// (emulated_cuda.hpp): for cuBLAS to report a refused launch itself and to refuse what a GPU would
+// fault on.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <functional>
+
+namespace glm4::emulated_cuda {
+
+/// As enqueue, but the error of a refused submission (unknown stream, invalidated capture) is
+/// returned rather than left for cudaGetLastError.
+cudaError_t try_enqueue(cudaStream_t stream, std::function<void()> work);
+
+/// GLM4_EMULATED_SM's value (null or empty: the default, 90) as emulated_sm() reads it; throws
+/// std::invalid_argument for anything but a compute capability times ten.
+int parse_emulated_sm(const char* text);
+
+/// Whether [address, address + bytes) lies inside one live cudaMalloc allocation.
+bool in_device_allocation(const void* address, std::size_t bytes);
+
+}  // namespace glm4::emulated_cuda

@@ -1,0 +1,42 @@
+// Runs a kernel's threads on the host: the blocks of a grid one after another, the threads of a block
+// as fibers that switch only at __syncthreads, __syncwarp and warp shuffles. Threads between two
+// barriers run one at a time, in ascending order or a fixed shuffle depending on the phase and block,
+// so a read of shared memory that lacks its barrier sees the wrong writer in some block and fails the
+// test comparing against the CPU backend.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+
+namespace glm4::emulated_cuda {
+
+struct launch_shape {
+  dim3 grid;
+  dim3 block;
+  std::size_t dynamic_shared_bytes = 0;
+};
+
+/// Why CUDA would refuse `shape` at launch (cudaErrorInvalidConfiguration), or nullptr when it is valid.
+const char* invalid_launch_reason(const launch_shape& shape);
+
+/// Runs `body` once per thread of every block of `shape`. Throws what a thread throws, and on a
+/// deadlock (threads of a block waiting at barriers that can never all be reached).
+void run_grid(const launch_shape& shape, const std::function<void()>& body);
+
+// What kernel code reads and calls, through device_emulation.hpp. Valid inside run_grid only.
+const uint3& thread_index();
+const uint3& block_index();
+const dim3& block_dim();
+const dim3& grid_dim();
+void* dynamic_shared_memory();
+void sync_threads();
+void sync_warp(unsigned mask);
+/// The 64 bits `value` of lane `source_lane` (0..31) of this thread's warp; every lane of `mask` calls it.
+std::uint64_t exchange_in_warp(unsigned mask, std::uint64_t value, unsigned source_lane);
+/// This thread's lane within its warp.
+unsigned lane_id();
+
+}  // namespace glm4::emulated_cuda
