@@ -21,14 +21,15 @@ def model_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def server_factory(model_dir, tmp_path_factory):
-    """start(*extra_args, threads=1, api_key=None) -> a ready Server; all are stopped (SIGTERM, exit 0) at the end."""
+    """start(*extra_args, threads=1, api_key=None, executable=None) -> a ready Server; all are stopped (SIGTERM,
+    exit 0) at the end. `executable` replaces glm4-actor (the emulated-GPU build, for one)."""
     servers: list[Server] = []
     logs = tmp_path_factory.mktemp("logs")
     counter = itertools.count()
 
-    def start(*extra_args, threads: int = 1, api_key: str | None = None) -> Server:
+    def start(*extra_args, threads: int = 1, api_key: str | None = None, executable: str | None = None) -> Server:
         server = Server(model_dir, logs / f"server-{next(counter)}.log", extra_args, threads=threads,
-                        api_key=api_key)
+                        api_key=api_key, executable=executable)
         servers.append(server)
         return server
 

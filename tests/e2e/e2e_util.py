@@ -70,11 +70,12 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.02):
 class Server:
     """One `glm4-actor serve` process on loopback with --port 0; the port comes from its ready line."""
 
-    def __init__(self, model_dir: Path, log_path: Path, extra_args=(), threads: int = 1, api_key: str | None = None):
+    def __init__(self, model_dir: Path, log_path: Path, extra_args=(), threads: int = 1, api_key: str | None = None,
+                 executable: str | None = None):
         self.model_dir = model_dir
         self.log_path = log_path
         self.api_key = api_key
-        self.args = [binary(), "serve", "--model", str(model_dir), "--host", "127.0.0.1", "--port", "0", "--threads",
+        self.args = [executable or binary(), "serve", "--model", str(model_dir), "--host", "127.0.0.1", "--port", "0", "--threads",
                      str(threads), *extra_args]
         if api_key:
             self.args += ["--api-key", api_key]

@@ -1,0 +1,64 @@
+"""The GPU serving path end to end, on cuda:0 of the host emulation of CUDA: glm4-actor-emulated-gpu is the same
+command line linked against tests/kernels/emulated_cuda instead of the CUDA libraries (GLM4_EMULATED_GPU_BINARY).
+A server laid on cuda:0 plans its memory on the GPU, answers concurrent requests (streamed and not, chat and
+completions), replays its decode steps as CUDA graphs with the same greedy text as running them directly, and stops
+cleanly on SIGTERM with a stream in flight. The text is not compared with a CPU server's: BF16 GEMM inputs on the
+GPU round differently, and greedy picks may differ where two logits are close."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+
+from e2e_util import completion, wait_idle
+from test_raw_http import check_sigterm_with_a_stream_in_flight
+from test_sharded import run_all
+
+EMULATED_GPU_BINARY = os.environ.get("GLM4_EMULATED_GPU_BINARY")
+pytestmark = pytest.mark.skipif(not EMULATED_GPU_BINARY,
+                                reason="GLM4_EMULATED_GPU_BINARY is not set (a build without CUDA has no emulated GPU)")
+
+
+def gpu_layout(tmp_path_factory, cuda_graphs: bool):
+    path = tmp_path_factory.mktemp("layout") / "cluster.toml"
+    path.write_text(f"""
+[[stage]]
+devices = ["cuda:0"]
+kv_cache_bytes = "64MiB"
+cuda_graphs = {"true" if cuda_graphs else "false"}
+""")
+    return path
+
+
+@pytest.fixture(scope="module")
+def gpu_direct(server_factory, tmp_path_factory):
+    return server_factory("--config", str(gpu_layout(tmp_path_factory, False)), executable=EMULATED_GPU_BINARY)
+
+
+@pytest.fixture(scope="module")
+def gpu_graphs(server_factory, tmp_path_factory):
+    return server_factory("--config", str(gpu_layout(tmp_path_factory, True)), executable=EMULATED_GPU_BINARY)
+
+
+def test_a_gpu_server_plans_its_memory_on_the_gpu(gpu_direct):
+    log = gpu_direct.log_tail(80)
+    assert "memory plan on cuda:0 glm4 host emulation" in log, log
+    assert "64.00 MiB" in log, log
+    out = completion(gpu_direct, max_tokens=5, temperature=0)
+    assert out["usage"]["completion_tokens"] == 5, out
+
+
+def test_decode_steps_replayed_as_graphs_serve_the_text_of_running_them_directly(gpu_direct, gpu_graphs):
+    want = asyncio.run(run_all(gpu_direct, 8))
+    got = asyncio.run(run_all(gpu_graphs, 8))
+    for i, (a, b) in enumerate(zip(want, got)):
+        assert (b["text"], b["finish"], b["usage"]) == (a["text"], a["finish"], a["usage"]), i
+    assert asyncio.run(run_all(gpu_graphs, 8)) == got  # replays of recordings made by the first run
+    wait_idle(gpu_graphs)
+
+
+def test_a_gpu_server_stops_cleanly_with_a_stream_in_flight(server_factory, tmp_path_factory):
+    server = server_factory("--config", str(gpu_layout(tmp_path_factory, True)), executable=EMULATED_GPU_BINARY)
+    check_sigterm_with_a_stream_in_flight(server)
