@@ -2,7 +2,8 @@
 command line linked against tests/kernels/emulated_cuda instead of the CUDA libraries (GLM4_EMULATED_GPU_BINARY).
 A server laid on cuda:0 plans its memory on the GPU, answers concurrent requests (streamed and not, chat and
 completions), replays its decode steps as CUDA graphs with the same greedy text as running them directly, and stops
-cleanly on SIGTERM with a stream in flight. The text is not compared with a CPU server's: BF16 GEMM inputs on the
+cleanly on SIGTERM with a stream in flight. A stage split over cuda:0 and cuda:1 (GLM4_EMULATED_GPUS=2) joins its
+NCCL group through the actors' messages and serves, with and without graphs alike. The text is not compared with a CPU server's: BF16 GEMM inputs on the
 GPU round differently, and greedy picks may differ where two logits are close."""
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ pytestmark = pytest.mark.skipif(not EMULATED_GPU_BINARY,
                                 reason="GLM4_EMULATED_GPU_BINARY is not set (a build without CUDA has no emulated GPU)")
 
 
-def gpu_layout(tmp_path_factory, cuda_graphs: bool):
+def gpu_layout(tmp_path_factory, cuda_graphs: bool, devices: str = '"cuda:0"'):
     path = tmp_path_factory.mktemp("layout") / "cluster.toml"
     path.write_text(f"""
 [[stage]]
-devices = ["cuda:0"]
+devices = [{devices}]
 kv_cache_bytes = "64MiB"
 cuda_graphs = {"true" if cuda_graphs else "false"}
 """)
@@ -62,3 +63,17 @@ def test_decode_steps_replayed_as_graphs_serve_the_text_of_running_them_directly
 def test_a_gpu_server_stops_cleanly_with_a_stream_in_flight(server_factory, tmp_path_factory):
     server = server_factory("--config", str(gpu_layout(tmp_path_factory, True)), executable=EMULATED_GPU_BINARY)
     check_sigterm_with_a_stream_in_flight(server)
+
+
+def test_a_stage_over_two_gpus_joins_nccl_and_serves_alike_with_graphs(server_factory, tmp_path_factory):
+    two = '"cuda:0", "cuda:1"'
+    direct = server_factory("--config", str(gpu_layout(tmp_path_factory, False, two)), executable=EMULATED_GPU_BINARY)
+    graphs = server_factory("--config", str(gpu_layout(tmp_path_factory, True, two)), executable=EMULATED_GPU_BINARY)
+    assert "tp 1/2" in direct.log_tail(80), direct.log_tail(80)
+    want = asyncio.run(run_all(direct, 8))
+    got = asyncio.run(run_all(graphs, 8))
+    for i, (a, b) in enumerate(zip(want, got)):
+        assert (b["text"], b["finish"], b["usage"]) == (a["text"], a["finish"], a["usage"]), i
+        assert a["usage"]["completion_tokens"] > 0, i
+    wait_idle(direct)
+    wait_idle(graphs)

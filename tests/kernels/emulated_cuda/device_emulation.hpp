@@ -32,8 +32,9 @@
 #define __global__
 #define __device__
 #define __host__
-// One block runs at a time, so a function-local static is the block's shared memory.
-#define __shared__ static
+// A thread runs one block at a time, so a function-local static is the block's shared memory; per
+// thread, since GPUs (threads of the test) run kernels at the same time.
+#define __shared__ static thread_local
 #define __forceinline__ inline
 #define __launch_bounds__(...)
 #define __CUDACC_VER_MAJOR__ (CUDART_VERSION / 1000)
@@ -160,16 +161,22 @@ std::tuple<std::decay_t<Args>...> kernel_args(Args&&... args) {
   return {std::forward<Args>(args)...};
 }
 
-/// Throws when a pointer argument is neither null nor device memory: a GPU faults on host addresses.
+/// Throws when a pointer argument is neither null nor memory of `device`: a GPU faults on host
+/// addresses, and on other GPUs' memory without peer access (which the emulation never grants).
 template <class... Params>
-void expect_device_pointers(const std::tuple<Params...>& params) {
+void expect_device_pointers(const std::tuple<Params...>& params, int device) {
   std::size_t position = 0;
   const auto check = [&](const auto& param) {
     ++position;
     if constexpr (std::is_pointer_v<std::decay_t<decltype(param)>>) {
-      if (param != nullptr && !in_device_allocation(param, 1))
+      if (param == nullptr) return;
+      const int owner = allocation_gpu(param);
+      if (owner < 0)
         throw std::runtime_error("emulated CUDA: kernel argument " + std::to_string(position) +
                                  " is not device memory (a host pointer, or freed)");
+      if (owner != device)
+        throw std::runtime_error("emulated CUDA: kernel argument " + std::to_string(position) + " is on GPU " +
+                                 std::to_string(owner) + ", the kernel runs on GPU " + std::to_string(device));
     }
   };
   std::apply([&](const auto&... each) { (check(each), ...); }, params);
@@ -184,9 +191,15 @@ void operator|(const pending_launch<Params...>& launch, std::tuple<Args...> args
     set_last_error(cudaErrorInvalidConfiguration);
     return;
   }
+  // CUDA refuses a launch into a stream of another GPU than the current one.
+  const int device = stream_gpu(launch.config.stream);
+  if (device != current_gpu()) {
+    set_last_error(cudaErrorInvalidResourceHandle);
+    return;
+  }
   auto params = std::apply([](auto&... a) { return std::tuple<std::decay_t<Params>...>(a...); }, args);
-  enqueue(launch.config.stream, [kernel = launch.kernel, shape = launch.config.shape, params] {
-    expect_device_pointers(params);  // when it runs: a graph replay may outlive the buffers
+  enqueue(launch.config.stream, [kernel = launch.kernel, shape = launch.config.shape, params, device] {
+    expect_device_pointers(params, device);  // when it runs: a graph replay may outlive the buffers
     run_grid(shape, [&] { std::apply(kernel, params); });
   });
 }

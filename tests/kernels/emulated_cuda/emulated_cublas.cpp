@@ -15,6 +15,7 @@
 #include "tests/kernels/emulated_cuda/emulated_runtime.hpp"
 
 struct cublasContext {
+  int device = 0;  // current at cublasCreate: the handle works on that GPU only
   cudaStream_t stream = nullptr;
   void* workspace = nullptr;
   std::size_t workspace_bytes = 0;
@@ -44,12 +45,17 @@ struct stored_matrix {
   }
 };
 
-// A GPU would fault reading past an allocation; here the read would quietly hit other host memory.
-void expect_device_memory(const char* what, const void* data, std::size_t bytes) {
-  if (bytes == 0 || glm4::emulated_cuda::in_device_allocation(data, bytes)) return;
-  throw std::runtime_error(std::string("emulated cublasGemmEx: ") + what + " (" + std::to_string(bytes) +
-                           " bytes as its dimensions and leading dimension give) is not inside one live cudaMalloc "
-                           "allocation");
+// A GPU would fault reading past an allocation, or another GPU's memory without peer access; here the
+// read would quietly succeed.
+void expect_device_memory(const char* what, const void* data, std::size_t bytes, int device) {
+  if (bytes == 0) return;
+  if (!glm4::emulated_cuda::in_device_allocation(data, bytes))
+    throw std::runtime_error(std::string("emulated cublasGemmEx: ") + what + " (" + std::to_string(bytes) +
+                             " bytes as its dimensions and leading dimension give) is not inside one live cudaMalloc "
+                             "allocation");
+  if (const int owner = glm4::emulated_cuda::allocation_gpu(data); owner != device)
+    throw std::runtime_error(std::string("emulated cublasGemmEx: ") + what + " is on GPU " + std::to_string(owner) +
+                             ", the handle's GPU is " + std::to_string(device));
 }
 
 // The matrix as `count` vectors of `length` floats: its columns (by_columns) or its rows, so that
@@ -89,6 +95,7 @@ extern "C" {
 cublasStatus_t cublasCreate_v2(cublasHandle_t* handle) {
   if (handle == nullptr) return CUBLAS_STATUS_INVALID_VALUE;
   *handle = new cublasContext;
+  (*handle)->device = glm4::emulated_cuda::current_gpu();
   return CUBLAS_STATUS_SUCCESS;
 }
 
@@ -136,13 +143,16 @@ cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa, cub
   const stored_matrix a{A, Atype, a_plain ? m : k, a_plain ? k : m, lda};
   const stored_matrix b{B, Btype, b_plain ? k : n, b_plain ? n : k, ldb};
   const stored_matrix c{C, Ctype, m, n, ldc};
+  // cuBLAS launches on the handle's GPU; a thread whose current GPU is another one has a bug.
+  if (glm4::emulated_cuda::current_gpu() != handle->device) return CUBLAS_STATUS_EXECUTION_FAILED;
+  const int device = handle->device;
   const cudaError_t submitted = glm4::emulated_cuda::try_enqueue(handle->stream, [=] {
     const bool products = k > 0 && alpha_value != 0.0f;
     if (products) {
-      expect_device_memory("A", a.data, a.span_bytes());
-      expect_device_memory("B", b.data, b.span_bytes());
+      expect_device_memory("A", a.data, a.span_bytes(), device);
+      expect_device_memory("B", b.data, b.span_bytes(), device);
     }
-    expect_device_memory("C", c.data, c.span_bytes());
+    expect_device_memory("C", c.data, c.span_bytes(), device);
     // Rows of op(A) and columns of op(B), each k long.
     const std::vector<float> a_rows = products ? as_vectors(a, !a_plain) : std::vector<float>{};
     const std::vector<float> b_cols = products ? as_vectors(b, b_plain) : std::vector<float>{};

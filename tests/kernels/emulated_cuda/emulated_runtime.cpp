@@ -32,6 +32,7 @@ using work_list = std::vector<std::function<void()>>;
 // The runtime's handle types point to these (incomplete in the CUDA headers).
 struct CUstream_st {
   unsigned flags = cudaStreamDefault;
+  int device = 0;  // current when it was made
   cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
   cudaStreamCaptureMode mode = cudaStreamCaptureModeGlobal;
   std::thread::id capturing_thread;
@@ -54,22 +55,18 @@ constexpr std::size_t allocation_granule = 256;
 
 struct runtime_state {
   std::mutex mutex;
-  std::map<std::uintptr_t, std::size_t> allocations;  // base -> bytes asked for
-  std::size_t allocated_bytes = 0;                      // in whole granules, as cudaMemGetInfo counts
+  struct allocation {
+    std::size_t bytes = 0;  // as asked for
+    int device = 0;
+  };
+  std::map<std::uintptr_t, allocation> allocations;  // by base address
+  std::vector<std::size_t> allocated_bytes = std::vector<std::size_t>(max_emulated_gpus);  // per device, whole granules
   std::set<cudaStream_t> streams;
 };
 
 // Never destroyed: a backend held in a static may free its memory after this file's statics are gone.
 runtime_state& state() {
   static auto* const instance = new runtime_state;
-  return *instance;
-}
-
-// Held while any work runs: kernels keep __shared__ arrays in process-wide statics, so work from
-// two threads must not interleave. Recursive, since work may submit more. Lock order: this one,
-// then state().mutex, never the other way round.
-std::recursive_mutex& work_mutex() {
-  static auto* const instance = new std::recursive_mutex;
   return *instance;
 }
 
@@ -102,7 +99,8 @@ bool inside_allocation(const runtime_state& s, const void* address, std::size_t 
   const auto at = reinterpret_cast<std::uintptr_t>(address);
   const auto next = s.allocations.upper_bound(at);
   if (next == s.allocations.begin()) return false;
-  const auto& [base, size] = *std::prev(next);
+  const std::uintptr_t base = std::prev(next)->first;
+  const std::size_t size = std::prev(next)->second.bytes;
   return at - base <= size && bytes <= size - (at - base);
 }
 
@@ -148,8 +146,7 @@ cudaError_t submit(cudaStream_t stream, std::function<void()>& work) {
       }
     }
   }
-  const std::lock_guard lock(work_mutex());
-  work();
+  work();  // threads run work at the same time, as GPUs and streams do (shared memory is per thread)
   return cudaSuccess;
 }
 
@@ -222,6 +219,36 @@ void enqueue(cudaStream_t stream, std::function<void()> work) { result(submit(st
 cudaError_t try_enqueue(cudaStream_t stream, std::function<void()> work) { return submit(stream, work); }
 
 void set_last_error(cudaError_t error) { last_error = error; }
+
+int parse_emulated_gpu_count(const char* text) {
+  if (text == nullptr || *text == '\0') return 1;
+  const std::string value(text);
+  if (value.size() != 1 || value[0] < '1' || value[0] > '0' + max_emulated_gpus)
+    throw std::invalid_argument("GLM4_EMULATED_GPUS is '" + value + "': give a number of GPUs from 1 to " +
+                                std::to_string(max_emulated_gpus));
+  return value[0] - '0';
+}
+
+int emulated_gpu_count() {
+  static const int count = parse_emulated_gpu_count(std::getenv("GLM4_EMULATED_GPUS"));
+  return count;
+}
+
+int current_gpu() { return current_device; }
+
+int stream_gpu(cudaStream_t stream) {
+  if (is_default_stream(stream)) return current_device;
+  const runtime_state& s = state();
+  const std::lock_guard lock(state().mutex);
+  return s.streams.count(stream) != 0 ? stream->device : -1;
+}
+
+int allocation_gpu(const void* address) {
+  const runtime_state& s = state();
+  const std::lock_guard lock(state().mutex);
+  if (!inside_allocation(s, address, 1)) return -1;
+  return std::prev(s.allocations.upper_bound(reinterpret_cast<std::uintptr_t>(address)))->second.device;
+}
 
 int emulated_sm() {
   static const int sm = parse_emulated_sm(std::getenv("GLM4_EMULATED_SM"));
@@ -318,12 +345,12 @@ cudaError_t cudaDriverGetVersion(int* driverVersion) {
 
 cudaError_t cudaGetDeviceCount(int* count) {
   if (count == nullptr) return result(cudaErrorInvalidValue);
-  *count = 1;
+  *count = emulated_gpu_count();
   return cudaSuccess;
 }
 
 cudaError_t cudaSetDevice(int device) {
-  if (device != 0) return result(cudaErrorInvalidDevice);
+  if (device < 0 || device >= emulated_gpu_count()) return result(cudaErrorInvalidDevice);
   current_device = device;
   return cudaSuccess;
 }
@@ -336,7 +363,7 @@ cudaError_t cudaGetDevice(int* device) {
 
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
   if (prop == nullptr) return result(cudaErrorInvalidValue);
-  if (device != 0) return result(cudaErrorInvalidDevice);
+  if (device < 0 || device >= emulated_gpu_count()) return result(cudaErrorInvalidDevice);
   const int sm = emulated_sm();
   *prop = cudaDeviceProp{};
   std::snprintf(prop->name, sizeof prop->name, "%s", "glm4 host emulation");
@@ -380,8 +407,9 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
 
 cudaError_t cudaDeviceCanAccessPeer(int* canAccessPeer, int device, int peerDevice) {
   if (canAccessPeer == nullptr) return result(cudaErrorInvalidValue);
-  if (device != 0 || peerDevice != 0) return result(cudaErrorInvalidDevice);
-  *canAccessPeer = 0;  // a device is not its own peer
+  if (device < 0 || device >= emulated_gpu_count() || peerDevice < 0 || peerDevice >= emulated_gpu_count())
+    return result(cudaErrorInvalidDevice);
+  *canAccessPeer = 0;  // no peer access: a kernel touching another GPU's memory is a fault here
   return cudaSuccess;
 }
 
@@ -434,13 +462,14 @@ cudaError_t cudaMalloc(void** devPtr, size_t size) {
     *devPtr = nullptr;
     return cudaSuccess;
   }
-  const std::size_t budget_left = device_memory_bytes - s.allocated_bytes;
+  std::size_t& allocated = s.allocated_bytes[static_cast<std::size_t>(current_device)];
+  const std::size_t budget_left = device_memory_bytes - allocated;
   if (size > budget_left || granules(size) > budget_left) return result(cudaErrorMemoryAllocation);
   void* memory = map_against_guard_page(granules(size));
   if (memory == nullptr) return result(cudaErrorMemoryAllocation);
   std::memset(memory, 0xFF, granules(size));  // reads before the first write show up as NaN
-  s.allocations.emplace(reinterpret_cast<std::uintptr_t>(memory), size);
-  s.allocated_bytes += granules(size);
+  s.allocations.emplace(reinterpret_cast<std::uintptr_t>(memory), runtime_state::allocation{size, current_device});
+  allocated += granules(size);
   *devPtr = memory;
   return cudaSuccess;
 }
@@ -451,8 +480,8 @@ cudaError_t cudaFree(void* devPtr) {
   const std::lock_guard lock(s.mutex);
   const auto found = s.allocations.find(reinterpret_cast<std::uintptr_t>(devPtr));
   if (found == s.allocations.end()) return result(cudaErrorInvalidValue);
-  s.allocated_bytes -= granules(found->second);
-  unmap_against_guard_page(devPtr, granules(found->second));
+  s.allocated_bytes[static_cast<std::size_t>(found->second.device)] -= granules(found->second.bytes);
+  unmap_against_guard_page(devPtr, granules(found->second.bytes));
   s.allocations.erase(found);
   return cudaSuccess;
 }
@@ -462,7 +491,7 @@ cudaError_t cudaMemGetInfo(size_t* free, size_t* total) {
   runtime_state& s = state();
   const std::lock_guard lock(s.mutex);
   *total = device_memory_bytes;
-  *free = device_memory_bytes - s.allocated_bytes;
+  *free = device_memory_bytes - s.allocated_bytes[static_cast<std::size_t>(current_device)];
   return cudaSuccess;
 }
 
@@ -494,6 +523,7 @@ cudaError_t cudaStreamCreateWithFlags(cudaStream_t* pStream, unsigned int flags)
     return result(cudaErrorInvalidValue);
   auto* stream = new CUstream_st;
   stream->flags = flags;
+  stream->device = current_device;
   runtime_state& s = state();
   const std::lock_guard lock(s.mutex);
   s.streams.insert(stream);
@@ -575,7 +605,6 @@ cudaError_t cudaGraphInstantiate(cudaGraphExec_t* pGraphExec, cudaGraph_t graph,
 // Into a capturing stream the graph's work is captured in turn, as CUDA nests a child graph.
 cudaError_t cudaGraphLaunch(cudaGraphExec_t graphExec, cudaStream_t stream) {
   if (graphExec == nullptr) return result(cudaErrorInvalidValue);
-  const std::lock_guard lock(work_mutex());  // one launch runs whole, not interleaved with another thread's work
   for (const auto& work : graphExec->work) {
     std::function<void()> copy = work;
     if (const cudaError_t error = submit(stream, copy); error != cudaSuccess) return result(error);

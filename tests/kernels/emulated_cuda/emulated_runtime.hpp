@@ -21,4 +21,17 @@ int parse_emulated_sm(const char* text);
 /// Whether [address, address + bytes) lies inside one live cudaMalloc allocation.
 bool in_device_allocation(const void* address, std::size_t bytes);
 
+inline constexpr int max_emulated_gpus = 8;
+
+/// GLM4_EMULATED_GPUS (null or empty: 1); throws std::invalid_argument unless it is 1..8.
+int parse_emulated_gpu_count(const char* text);
+/// How many GPUs the emulation has: GLM4_EMULATED_GPUS, read once.
+int emulated_gpu_count();
+/// This thread's current GPU (cudaSetDevice).
+int current_gpu();
+/// The GPU a stream was made on (the current one for the default streams); -1 for an unknown stream.
+int stream_gpu(cudaStream_t stream);
+/// The GPU whose cudaMalloc holds `address`, or -1 when none does.
+int allocation_gpu(const void* address);
+
 }  // namespace glm4::emulated_cuda

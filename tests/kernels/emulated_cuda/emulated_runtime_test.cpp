@@ -97,7 +97,7 @@ TEST_CASE("cudaMalloc past the device's 8 GiB fails with cudaErrorMemoryAllocati
 TEST_CASE("the last error is per thread, read and cleared by cudaGetLastError, only read by cudaPeekAtLastError",
           "[emulated_cuda]") {
   cudaGetLastError();
-  CHECK(cudaSetDevice(1) == cudaErrorInvalidDevice);
+  CHECK(cudaSetDevice(emulated_cuda::emulated_gpu_count()) == cudaErrorInvalidDevice);
   CHECK(cudaSetDevice(0) == cudaSuccess);  // success leaves the pending error alone
   CHECK(cudaPeekAtLastError() == cudaErrorInvalidDevice);
   cudaError_t seen_elsewhere = cudaErrorUnknown;
@@ -116,10 +116,14 @@ TEST_CASE("the last error is per thread, read and cleared by cudaGetLastError, o
   CHECK(std::string(cudaGetErrorName(static_cast<cudaError_t>(12345))) == "unrecognized error code");
 }
 
-TEST_CASE("one emulated device, of the compute capability GLM4_EMULATED_SM names", "[emulated_cuda]") {
+TEST_CASE("GLM4_EMULATED_GPUS emulated devices, of the compute capability GLM4_EMULATED_SM names", "[emulated_cuda]") {
   int count = 0;
   CHECK(cudaGetDeviceCount(&count) == cudaSuccess);
-  CHECK(count == 1);
+  CHECK(count == emulated_cuda::emulated_gpu_count());
+  CHECK(emulated_cuda::parse_emulated_gpu_count(nullptr) == 1);
+  CHECK(emulated_cuda::parse_emulated_gpu_count("2") == 2);
+  CHECK_THROWS_WITH(emulated_cuda::parse_emulated_gpu_count("9"), Catch::Contains("GLM4_EMULATED_GPUS is '9'"));
+  CHECK_THROWS_WITH(emulated_cuda::parse_emulated_gpu_count("two"), Catch::Contains("from 1 to 8"));
   cudaDeviceProp props{};
   REQUIRE(cudaGetDeviceProperties(&props, 0) == cudaSuccess);
   const int sm = emulated_cuda::emulated_sm();
@@ -130,7 +134,7 @@ TEST_CASE("one emulated device, of the compute capability GLM4_EMULATED_SM names
   CHECK(props.sharedMemPerBlock == 48 * 1024);
   CHECK(props.maxThreadsPerBlock == 1024);
   CHECK(props.warpSize == 32);
-  CHECK(cudaGetDeviceProperties(&props, 1) == cudaErrorInvalidDevice);
+  CHECK(cudaGetDeviceProperties(&props, count) == cudaErrorInvalidDevice);
   CHECK(cudaGetLastError() == cudaErrorInvalidDevice);
 
   cudaFuncAttributes attributes{};

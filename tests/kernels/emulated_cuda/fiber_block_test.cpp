@@ -111,6 +111,29 @@ TEST_CASE("emulated kernels: a host pointer passed to a kernel is refused", "[em
   CHECK(host == std::vector<float>(4, 0.0f));
 }
 
+TEST_CASE("emulated kernels: another GPU's stream or memory is refused, as without peer access", "[emulated_cuda]") {
+  int count = 0;
+  REQUIRE(cudaGetDeviceCount(&count) == cudaSuccess);
+  INFO("run with GLM4_EMULATED_GPUS=2 (ctest sets it)");
+  REQUIRE(count >= 2);
+  REQUIRE(cudaSetDevice(0) == cudaSuccess);
+  cudaStream_t gpu0_stream = nullptr;
+  REQUIRE(cudaStreamCreateWithFlags(&gpu0_stream, cudaStreamNonBlocking) == cudaSuccess);
+  const device_vector<float> on_gpu0(std::vector<float>(4, 0.0f));
+  REQUIRE(cudaSetDevice(1) == cudaSuccess);
+  cudaGetLastError();
+  probe::launch_fill(on_gpu0.get(), 1.0f, 4, 32, gpu0_stream);  // GPU 1 current, GPU 0's stream
+  CHECK(cudaGetLastError() == cudaErrorInvalidResourceHandle);
+  REQUIRE_THROWS_WITH(probe::launch_fill(on_gpu0.get(), 1.0f, 4, 32, nullptr),
+                      Catch::Contains("argument 1 is on GPU 0, the kernel runs on GPU 1"));
+  REQUIRE(cudaSetDevice(0) == cudaSuccess);
+  CHECK(on_gpu0.to_host() == std::vector<float>(4, 0.0f));
+  probe::launch_fill(on_gpu0.get(), 1.0f, 4, 32, gpu0_stream);
+  CHECK(cudaGetLastError() == cudaSuccess);
+  CHECK(on_gpu0.to_host() == std::vector<float>(4, 1.0f));
+  cudaStreamDestroy(gpu0_stream);
+}
+
 TEST_CASE("emulated kernels: a captured launch runs at each graph launch with its captured arguments", "[emulated_cuda]") {
   cudaStream_t stream = nullptr;
   REQUIRE(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking) == cudaSuccess);

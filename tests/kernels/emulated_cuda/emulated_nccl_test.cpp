@@ -1,0 +1,646 @@
+// The NCCL half of the host emulation of CUDA (emulated_nccl.cpp) behaves as our NCCL code relies on
+// NCCL behaving, with one thread per rank as the device actors run them: joining, splitting, the
+// collectives, sends and receives, groups, aborts and graph capture. Needs GLM4_EMULATED_GPUS=2 or more.
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+#include <nccl.h>
+
+#include <catch2/catch.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <future>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "tests/kernels/emulated_cuda/emulated_nccl.hpp"
+#include "tests/kernels/emulated_cuda/emulated_nccl_types.hpp"
+
+namespace glm4::test {
+namespace {
+
+// Catch's assertions are not thread-safe: rank threads throw or return what they saw, and the test's
+// own thread checks it.
+void nccl_ok(ncclResult_t status, const char* call) {
+  if (status != ncclSuccess)
+    throw std::runtime_error(std::string(call) + ": " + ncclGetErrorString(status) + " (" +
+                             ncclGetLastError(nullptr) + ")");
+}
+
+void cuda_ok(cudaError_t status, const char* call) {
+  if (status != cudaSuccess) throw std::runtime_error(std::string(call) + ": " + cudaGetErrorString(status));
+}
+
+#define NCCL_OK(call) nccl_ok((call), #call)
+#define CUDA_OK(call) cuda_ok((call), #call)
+
+void require_two_gpus() {
+  int count = 0;
+  REQUIRE(cudaGetDeviceCount(&count) == cudaSuccess);
+  INFO("the emulated NCCL tests need two emulated GPUs: run them with GLM4_EMULATED_GPUS=2");
+  REQUIRE(count >= 2);
+}
+
+// One rank's GPU: made current, a stream on it, and device buffers freed at the end.
+class rank_gpu {
+ public:
+  explicit rank_gpu(int gpu) : gpu_(gpu) {
+    CUDA_OK(cudaSetDevice(gpu));
+    CUDA_OK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  }
+  rank_gpu(const rank_gpu&) = delete;
+  rank_gpu& operator=(const rank_gpu&) = delete;
+  ~rank_gpu() {
+    for (void* buffer : buffers_) cudaFree(buffer);
+    cudaStreamDestroy(stream_);
+  }
+
+  cudaStream_t stream() const { return stream_; }
+
+  template <class T>
+  T* alloc(std::size_t count) {
+    CUDA_OK(cudaSetDevice(gpu_));
+    void* memory = nullptr;
+    CUDA_OK(cudaMalloc(&memory, count * sizeof(T)));
+    buffers_.push_back(memory);
+    return static_cast<T*>(memory);
+  }
+
+  template <class T>
+  T* upload(const std::vector<T>& values) {
+    T* device = alloc<T>(values.size());
+    write(device, values);
+    return device;
+  }
+
+  template <class T>
+  static void write(T* device, const std::vector<T>& values) {
+    CUDA_OK(cudaMemcpy(device, values.data(), values.size() * sizeof(T), cudaMemcpyHostToDevice));
+  }
+
+  template <class T>
+  static std::vector<T> read(const T* device, std::size_t count) {
+    std::vector<T> host(count);
+    CUDA_OK(cudaMemcpy(host.data(), device, count * sizeof(T), cudaMemcpyDeviceToHost));
+    return host;
+  }
+
+ private:
+  int gpu_;
+  cudaStream_t stream_ = nullptr;
+  std::vector<void*> buffers_;
+};
+
+// body(rank) on a thread of its own for ranks 0 and 1; their results, or the first one's failure.
+template <class Body>
+auto on_two_ranks(Body body) {
+  using result = decltype(body(0));
+  std::vector<std::future<result>> ranks;
+  for (int rank = 0; rank < 2; ++rank) ranks.push_back(std::async(std::launch::async, body, rank));
+  std::vector<result> results;
+  for (auto& rank : ranks) results.push_back(rank.get());
+  return results;
+}
+
+// What `call` throws; empty when it returns.
+template <class Call>
+std::string thrown_by(Call call) {
+  try {
+    call();
+  } catch (const std::exception& error) {
+    return error.what();
+  }
+  return "";
+}
+
+// Two ranks on GPUs 0 and 1 made at once (ncclCommInitAll), destroyed at the end.
+struct two_comms {
+  ncclComm_t comms[2] = {nullptr, nullptr};
+  two_comms() { NCCL_OK(ncclCommInitAll(comms, 2, nullptr)); }
+  two_comms(const two_comms&) = delete;
+  two_comms& operator=(const two_comms&) = delete;
+  ~two_comms() {
+    for (ncclComm_t comm : comms) ncclCommDestroy(comm);
+  }
+  ncclComm_t operator[](int rank) const { return comms[rank]; }
+};
+
+ncclConfig_t config_of(int blocking) {
+  ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
+  config.blocking = blocking;
+  return config;
+}
+
+ncclUniqueId new_id() {
+  ncclUniqueId id;
+  NCCL_OK(ncclGetUniqueId(&id));
+  return id;
+}
+
+// emulated_nccl_types' reduce over one host vector per rank.
+template <class T>
+std::vector<T> reduced(ncclDataType_t type, ncclRedOp_t op, const std::vector<std::vector<T>>& inputs) {
+  std::vector<std::vector<std::byte>> bytes;
+  for (const std::vector<T>& input : inputs) {
+    bytes.emplace_back(input.size() * sizeof(T));
+    std::memcpy(bytes.back().data(), input.data(), bytes.back().size());
+  }
+  std::vector<T> out(inputs[0].size());
+  emulated_cuda::nccl_types::reduce(type, op, bytes, reinterpret_cast<std::byte*>(out.data()), out.size());
+  return out;
+}
+
+std::uint32_t bits_of(float value) {
+  std::uint32_t bits = 0;
+  std::memcpy(&bits, &value, sizeof bits);
+  return bits;
+}
+
+}  // namespace
+
+TEST_CASE("blocking ncclCommInitRank returns once every rank has joined; bad joins are refused", "[emulated_nccl]") {
+  require_two_gpus();
+  int version = 0;
+  CHECK(ncclGetVersion(&version) == ncclSuccess);
+  CHECK(version == NCCL_VERSION_CODE);
+  const ncclUniqueId id = new_id(), other = new_id();
+  CHECK(std::memcmp(id.internal, other.internal, sizeof id.internal) != 0);
+
+  const auto joined = on_two_ranks([&](int rank) {
+    CUDA_OK(cudaSetDevice(rank));
+    ncclComm_t comm = nullptr;
+    NCCL_OK(ncclCommInitRank(&comm, 2, id, rank));
+    int count = 0, user_rank = -1, device = -1;
+    NCCL_OK(ncclCommCount(comm, &count));
+    NCCL_OK(ncclCommUserRank(comm, &user_rank));
+    NCCL_OK(ncclCommCuDevice(comm, &device));
+    NCCL_OK(ncclCommFinalize(comm));
+    NCCL_OK(ncclCommDestroy(comm));
+    return std::tuple(count, user_rank, device);
+  });
+  CHECK(joined[0] == std::tuple(2, 0, 0));
+  CHECK(joined[1] == std::tuple(2, 1, 1));
+
+  ncclComm_t comm = nullptr;
+  CHECK(ncclCommInitRank(&comm, 2, other, 2) == ncclInvalidArgument);
+  CHECK(comm == nullptr);
+  CHECK(ncclCommInitRank(&comm, 0, other, 0) == ncclInvalidArgument);
+  ncclUniqueId forged{};
+  CHECK(ncclCommInitRank(&comm, 2, forged, 0) == ncclInvalidArgument);
+  CHECK_THAT(ncclGetLastError(nullptr), Catch::Contains("ncclGetUniqueId"));
+  ncclConfig_t garbage{};
+  CHECK(ncclCommInitRankConfig(&comm, 2, other, 0, &garbage) == ncclInvalidArgument);
+
+  // Rank 0 of `other` joins, then joins again, then a rank counts differently; rank 0 gives up.
+  CHECK(cudaSetDevice(0) == cudaSuccess);
+  ncclConfig_t nonblocking = config_of(0);
+  ncclComm_t first = nullptr, again = nullptr;
+  REQUIRE(ncclCommInitRankConfig(&first, 2, other, 0, &nonblocking) == ncclInProgress);
+  CHECK(ncclCommInitRankConfig(&again, 2, other, 0, &nonblocking) == ncclInvalidArgument);
+  CHECK_THAT(ncclGetLastError(nullptr), Catch::Contains("twice"));
+  CHECK(ncclCommInitRankConfig(&again, 3, other, 1, &nonblocking) == ncclInvalidArgument);
+  CHECK(ncclCommAbort(first) == ncclSuccess);
+  CHECK(cudaSetDevice(1) == cudaSuccess);
+  CHECK(ncclCommInitRank(&again, 2, other, 1) == ncclRemoteError);  // a late rank learns of the abort
+  CHECK(again == nullptr);
+
+  // Two ranks on one GPU are refused, as NCCL does.
+  const ncclUniqueId shared = new_id();
+  const auto statuses = on_two_ranks([&](int rank) {
+    CUDA_OK(cudaSetDevice(0));
+    ncclComm_t mine = nullptr;
+    const ncclResult_t status = ncclCommInitRank(&mine, 2, shared, rank);
+    ncclCommDestroy(mine);
+    return status;
+  });
+  CHECK(statuses == std::vector<ncclResult_t>{ncclInvalidUsage, ncclInvalidUsage});
+  ncclComm_t pair[2] = {nullptr, nullptr};
+  const int same_gpu[2] = {0, 0}, no_gpu[2] = {0, 8};
+  CHECK(ncclCommInitAll(pair, 2, same_gpu) == ncclInvalidUsage);
+  CHECK(ncclCommInitAll(pair, 2, no_gpu) == ncclInvalidArgument);
+  CHECK(std::string(ncclGetErrorString(ncclInvalidUsage)) == "invalid usage");
+  CHECK(cudaSetDevice(0) == cudaSuccess);
+}
+
+TEST_CASE("a nonblocking ncclCommInitRankConfig is in progress until every rank has joined", "[emulated_nccl]") {
+  require_two_gpus();
+  const ncclUniqueId id = new_id();
+  ncclConfig_t nonblocking = config_of(0);
+  REQUIRE(cudaSetDevice(0) == cudaSuccess);
+  ncclComm_t first = nullptr;
+  REQUIRE(ncclCommInitRankConfig(&first, 2, id, 0, &nonblocking) == ncclInProgress);
+  REQUIRE(first != nullptr);
+  ncclResult_t state = ncclSuccess;
+  CHECK(ncclCommGetAsyncError(first, &state) == ncclSuccess);
+  CHECK(state == ncclInProgress);
+  CHECK(ncclAllReduce(nullptr, nullptr, 0, ncclFloat, ncclSum, first, nullptr) == ncclInvalidUsage);  // not ready
+
+  // Rank 1 blocks (the default config) but finds rank 0 in already.
+  ncclComm_t second = std::async(std::launch::async, [&] {
+                        CUDA_OK(cudaSetDevice(1));
+                        ncclComm_t comm = nullptr;
+                        ncclConfig_t blocking = NCCL_CONFIG_INITIALIZER;
+                        NCCL_OK(ncclCommInitRankConfig(&comm, 2, id, 1, &blocking));
+                        return comm;
+                      }).get();
+  CHECK(ncclCommGetAsyncError(first, &state) == ncclSuccess);
+  CHECK(state == ncclSuccess);
+  CHECK(ncclCommDestroy(first) == ncclSuccess);
+  CHECK(ncclCommDestroy(second) == ncclSuccess);
+
+  // Both nonblocking, each polling until its communicator is ready, as join_nccl_group does.
+  const ncclUniqueId polled = new_id();
+  const auto polls = on_two_ranks([&](int rank) {
+    CUDA_OK(cudaSetDevice(rank));
+    ncclConfig_t config = config_of(0);
+    ncclComm_t comm = nullptr;
+    ncclResult_t status = ncclCommInitRankConfig(&comm, 2, polled, rank, &config);
+    const ncclResult_t returned = status;
+    while (status == ncclInProgress) {
+      std::this_thread::yield();
+      NCCL_OK(ncclCommGetAsyncError(comm, &status));
+    }
+    NCCL_OK(status);
+    NCCL_OK(ncclCommDestroy(comm));
+    return returned;
+  });
+  CHECK(polls == std::vector<ncclResult_t>{ncclInProgress, ncclInProgress});
+  CHECK(ncclGroupEnd() == ncclInvalidUsage);  // without ncclGroupStart
+}
+
+TEST_CASE("ncclCommSplit makes a communicator per color, ranks ordered by key, none for NCCL_SPLIT_NOCOLOR",
+          "[emulated_nccl]") {
+  require_two_gpus();
+  two_comms parent;
+  struct seen {
+    int alone_count, alone_rank, alone_device;
+    int swapped_rank;
+    float swapped_sum;
+    bool left_out;
+    int nonblocking_rank;
+  };
+  const auto results = on_two_ranks([&](int rank) {
+    rank_gpu gpu(rank);
+    seen s{};
+    ncclComm_t alone = nullptr, swapped = nullptr, maybe = nullptr, nonblocking = nullptr;
+    NCCL_OK(ncclCommSplit(parent[rank], rank, 0, &alone, nullptr));
+    NCCL_OK(ncclCommCount(alone, &s.alone_count));
+    NCCL_OK(ncclCommUserRank(alone, &s.alone_rank));
+    NCCL_OK(ncclCommCuDevice(alone, &s.alone_device));
+
+    ncclConfig_t blocking = config_of(1);
+    NCCL_OK(ncclCommSplit(parent[rank], 0, -rank, &swapped, &blocking));
+    NCCL_OK(ncclCommUserRank(swapped, &s.swapped_rank));
+    float* x = gpu.upload(std::vector<float>{static_cast<float>(rank + 1)});
+    NCCL_OK(ncclAllReduce(x, x, 1, ncclFloat, ncclSum, swapped, gpu.stream()));
+    s.swapped_sum = rank_gpu::read(x, 1)[0];
+
+    NCCL_OK(ncclCommSplit(parent[rank], rank == 1 ? NCCL_SPLIT_NOCOLOR : 7, 0, &maybe, nullptr));
+    s.left_out = maybe == nullptr;
+
+    ncclConfig_t config = config_of(0);
+    ncclResult_t status = ncclCommSplit(parent[rank], 0, rank, &nonblocking, &config);
+    while (status == ncclInProgress) NCCL_OK(ncclCommGetAsyncError(nonblocking, &status));
+    NCCL_OK(status);
+    NCCL_OK(ncclCommUserRank(nonblocking, &s.nonblocking_rank));
+    for (ncclComm_t comm : {alone, swapped, maybe, nonblocking}) NCCL_OK(ncclCommDestroy(comm));
+    return s;
+  });
+  for (int rank = 0; rank < 2; ++rank) {
+    const seen& s = results[static_cast<std::size_t>(rank)];
+    CHECK(s.alone_count == 1);
+    CHECK(s.alone_rank == 0);
+    CHECK(s.alone_device == rank);
+    CHECK(s.swapped_rank == 1 - rank);
+    CHECK(s.swapped_sum == 3.0f);
+    CHECK(s.left_out == (rank == 1));
+    CHECK(s.nonblocking_rank == rank);
+  }
+}
+
+TEST_CASE("reductions combine the ranks' elements left to right, rounding to the type at every step",
+          "[emulated_nccl]") {
+  // Left to right: (1 + 1e8) rounds to 1e8, so the 1 is lost; (1e8 - 1e8) + 1 would keep it.
+  CHECK(reduced<float>(ncclFloat32, ncclSum, {{1.0f}, {1.0e8f}, {-1.0e8f}}) == std::vector<float>{0.0f});
+  // 1 + 2^-8 is a tie in bfloat16 and rounds to 1 each time; in float the sum would be 1 + 2^-7.
+  const float tiny = 1.0f / 256.0f;
+  const auto bf16_sum = reduced<__nv_bfloat16>(
+      ncclBfloat16, ncclSum, {{__float2bfloat16(1.0f)}, {__float2bfloat16(tiny)}, {__float2bfloat16(tiny)}});
+  CHECK(__bfloat162float(bf16_sum[0]) == 1.0f);
+  CHECK(reduced<std::int8_t>(ncclInt8, ncclSum, {{100}, {100}}) == std::vector<std::int8_t>{-56});  // wraps
+  CHECK(reduced<std::int32_t>(ncclInt32, ncclAvg, {{3, -8}, {4, 1}}) == std::vector<std::int32_t>{3, -3});
+  CHECK(reduced<float>(ncclFloat32, ncclAvg, {{1.0f}, {2.0f}}) == std::vector<float>{1.5f});
+  CHECK(reduced<std::uint32_t>(ncclUint32, ncclMax, {{1, 9}, {7, 2}}) == std::vector<std::uint32_t>{7, 9});
+  CHECK(reduced<double>(ncclFloat64, ncclMin, {{1.5, -2.0}, {0.5, 3.0}}) == std::vector<double>{0.5, -2.0});
+  CHECK(reduced<std::int64_t>(ncclInt64, ncclProd, {{3}, {-5}, {2}}) == std::vector<std::int64_t>{-30});
+  CHECK_THROWS_AS(reduced<float>(static_cast<ncclDataType_t>(ncclNumTypes), ncclSum, {{1.0f}}), std::logic_error);
+}
+
+TEST_CASE("ncclAllReduce gives every rank the same bits, in place or not", "[emulated_nccl]") {
+  require_two_gpus();
+  two_comms comms;
+  constexpr std::size_t n = 257;
+  // Made once: the compiler may fuse a*b+c differently where an expression is inlined twice.
+  std::vector<float> inputs[2];
+  for (int rank = 0; rank < 2; ++rank)
+    for (std::size_t i = 0; i < n; ++i)
+      inputs[rank].push_back((rank == 0 ? 1.0e8f : 1.0f) / static_cast<float>(i + 3) + static_cast<float>(i) * 0.001f);
+  const auto input = [&](int rank, std::size_t i) { return inputs[rank][i]; };
+  struct seen {
+    std::vector<float> in_place, out_of_place, send_after;
+    std::vector<std::int32_t> max;
+  };
+  const auto results = on_two_ranks([&](int rank) {
+    rank_gpu gpu(rank);
+    std::vector<float> values(n);
+    for (std::size_t i = 0; i < n; ++i) values[i] = input(rank, i);
+    float* x = gpu.upload(values);
+    NCCL_OK(ncclAllReduce(x, x, n, ncclFloat, ncclSum, comms[rank], gpu.stream()));
+    float* send = gpu.upload(values);
+    float* recv = gpu.alloc<float>(n);
+    NCCL_OK(ncclAllReduce(send, recv, n, ncclFloat32, ncclSum, comms[rank], gpu.stream()));
+    std::int32_t* ints = gpu.upload(std::vector<std::int32_t>{rank == 0 ? 5 : -7, rank == 0 ? -1 : 40});
+    NCCL_OK(ncclAllReduce(ints, ints, 2, ncclInt32, ncclMax, comms[rank], gpu.stream()));
+    return seen{rank_gpu::read(x, n), rank_gpu::read(recv, n), rank_gpu::read(send, n), rank_gpu::read(ints, 2)};
+  });
+  for (std::size_t i = 0; i < n; ++i) {
+    const float want = input(0, i) + input(1, i);
+    REQUIRE(bits_of(results[0].in_place[i]) == bits_of(want));
+    REQUIRE(bits_of(results[1].in_place[i]) == bits_of(want));
+    REQUIRE(bits_of(results[0].out_of_place[i]) == bits_of(want));
+    REQUIRE(bits_of(results[1].out_of_place[i]) == bits_of(want));
+    REQUIRE(results[1].send_after[i] == input(1, i));  // the input stays as it was
+  }
+  CHECK(results[0].max == std::vector<std::int32_t>{5, 40});
+  CHECK(results[1].max == results[0].max);
+}
+
+TEST_CASE("ncclAllGather, ncclBroadcast, ncclReduce and ncclReduceScatter lay results out in rank order",
+          "[emulated_nccl]") {
+  require_two_gpus();
+  two_comms comms;
+  struct seen {
+    std::vector<std::int32_t> gathered, gathered_in_place, broadcast, bcast, reduced, scattered;
+  };
+  const auto results = on_two_ranks([&](int rank) {
+    rank_gpu gpu(rank);
+    ncclComm_t comm = comms[rank];
+    const std::int32_t base = 10 * rank;
+    seen s;
+    std::int32_t* part = gpu.upload(std::vector<std::int32_t>{base, base + 1, base + 2});
+    std::int32_t* all = gpu.alloc<std::int32_t>(6);
+    NCCL_OK(ncclAllGather(part, all, 3, ncclInt32, comm, gpu.stream()));
+    s.gathered = rank_gpu::read(all, 6);
+
+    std::int32_t* in_place = gpu.upload(std::vector<std::int32_t>(6, -1));
+    rank_gpu::write(in_place + 3 * rank, std::vector<std::int32_t>{base + 5, base + 6, base + 7});
+    NCCL_OK(ncclAllGather(in_place + 3 * rank, in_place, 3, ncclInt32, comm, gpu.stream()));
+    s.gathered_in_place = rank_gpu::read(in_place, 6);
+
+    std::int32_t* from = gpu.upload(std::vector<std::int32_t>{base + 1, base + 2});
+    std::int32_t* to = gpu.upload(std::vector<std::int32_t>{-1, -1});
+    NCCL_OK(ncclBroadcast(from, to, 2, ncclInt32, 1, comm, gpu.stream()));
+    s.broadcast = rank_gpu::read(to, 2);
+    NCCL_OK(ncclBcast(from, 2, ncclInt32, 0, comm, gpu.stream()));
+    s.bcast = rank_gpu::read(from, 2);
+
+    std::int32_t* reduced = gpu.upload(std::vector<std::int32_t>{-1, -1, -1});
+    NCCL_OK(ncclReduce(part, reduced, 3, ncclInt32, ncclSum, 0, comm, gpu.stream()));
+    s.reduced = rank_gpu::read(reduced, 3);
+
+    std::int32_t* four = gpu.upload(std::vector<std::int32_t>{base, base + 1, base + 2, base + 3});
+    std::int32_t* mine = gpu.alloc<std::int32_t>(2);
+    NCCL_OK(ncclReduceScatter(four, mine, 2, ncclInt32, ncclSum, comm, gpu.stream()));
+    s.scattered = rank_gpu::read(mine, 2);
+    return s;
+  });
+  for (const seen& s : results) {
+    CHECK(s.gathered == std::vector<std::int32_t>{0, 1, 2, 10, 11, 12});
+    CHECK(s.gathered_in_place == std::vector<std::int32_t>{5, 6, 7, 15, 16, 17});
+    CHECK(s.broadcast == std::vector<std::int32_t>{11, 12});
+    CHECK(s.bcast == std::vector<std::int32_t>{1, 2});
+  }
+  CHECK(results[0].reduced == std::vector<std::int32_t>{10, 12, 14});
+  CHECK(results[1].reduced == std::vector<std::int32_t>{-1, -1, -1});  // only the root receives
+  CHECK(results[0].scattered == std::vector<std::int32_t>{10, 12});
+  CHECK(results[1].scattered == std::vector<std::int32_t>{14, 16});
+}
+
+TEST_CASE("ncclSend and ncclRecv meet their peer's matching call; a group holds its calls until its end",
+          "[emulated_nccl]") {
+  require_two_gpus();
+  two_comms comms;
+  struct seen {
+    std::vector<float> swapped, first, second;
+  };
+  const auto results = on_two_ranks([&](int rank) {
+    rank_gpu gpu(rank);
+    ncclComm_t comm = comms[rank];
+    const int peer = 1 - rank;
+    const float base = static_cast<float>(100 * rank);
+    float* out = gpu.upload(std::vector<float>{base, base + 1, base + 2});
+    float* in = gpu.alloc<float>(3);
+    // Each sends before it receives: without the group both sends would wait for a receive.
+    NCCL_OK(ncclGroupStart());
+    NCCL_OK(ncclGroupStart());  // nested: held until the outermost end
+    NCCL_OK(ncclSend(out, 3, ncclFloat, peer, comm, gpu.stream()));
+    NCCL_OK(ncclGroupEnd());
+    NCCL_OK(ncclRecv(in, 3, ncclFloat, peer, comm, gpu.stream()));
+    NCCL_OK(ncclGroupEnd());
+    seen s{rank_gpu::read(in, 3), {}, {}};
+
+    // Rank 0 receives twice from rank 1 in one group: the k-th receive gets the k-th send.
+    float* first = gpu.alloc<float>(2);
+    float* second = gpu.alloc<float>(1);
+    if (rank == 1) {
+      NCCL_OK(ncclSend(out, 2, ncclFloat, 0, comm, gpu.stream()));
+      NCCL_OK(ncclSend(out + 2, 1, ncclFloat, 0, comm, gpu.stream()));
+    } else {
+      NCCL_OK(ncclGroupStart());
+      NCCL_OK(ncclRecv(first, 2, ncclFloat, 1, comm, gpu.stream()));
+      NCCL_OK(ncclRecv(second, 1, ncclFloat, 1, comm, gpu.stream()));
+      NCCL_OK(ncclGroupEnd());
+      s.first = rank_gpu::read(first, 2);
+      s.second = rank_gpu::read(second, 1);
+    }
+    return s;
+  });
+  CHECK(results[0].swapped == std::vector<float>{100, 101, 102});
+  CHECK(results[1].swapped == std::vector<float>{0, 1, 2});
+  CHECK(results[0].first == std::vector<float>{100, 101});
+  CHECK(results[0].second == std::vector<float>{102});
+}
+
+TEST_CASE("one thread drives both ranks inside a group, as with ncclCommInitAll", "[emulated_nccl]") {
+  require_two_gpus();
+  two_comms comms;
+  rank_gpu gpu0(0), gpu1(1);
+  float* x0 = gpu0.upload(std::vector<float>{1, 2});
+  float* x1 = gpu1.upload(std::vector<float>{10, 20});
+  float* sent = gpu0.upload(std::vector<float>{5});
+  float* received = gpu1.alloc<float>(1);
+  REQUIRE(ncclGroupStart() == ncclSuccess);
+  CHECK(ncclAllReduce(x0, x0, 2, ncclFloat, ncclSum, comms[0], gpu0.stream()) == ncclSuccess);
+  CHECK(ncclAllReduce(x1, x1, 2, ncclFloat, ncclSum, comms[1], gpu1.stream()) == ncclSuccess);
+  CHECK(ncclSend(sent, 1, ncclFloat, 1, comms[0], gpu0.stream()) == ncclSuccess);
+  CHECK(ncclRecv(received, 1, ncclFloat, 0, comms[1], gpu1.stream()) == ncclSuccess);
+  REQUIRE(ncclGroupEnd() == ncclSuccess);
+  CHECK(rank_gpu::read(x0, 2) == std::vector<float>{11, 22});
+  CHECK(rank_gpu::read(x1, 2) == std::vector<float>{11, 22});
+  CHECK(rank_gpu::read(received, 1) == std::vector<float>{5});
+
+  // A call refused inside a group fails the group, which then launches nothing.
+  REQUIRE(ncclGroupStart() == ncclSuccess);
+  CHECK(ncclAllReduce(x0, x0, 2, ncclFloat, ncclSum, comms[0], gpu0.stream()) == ncclSuccess);
+  CHECK(ncclSend(x0, 1, ncclFloat, 2, comms[0], gpu0.stream()) == ncclInvalidArgument);
+  CHECK(ncclGroupEnd() == ncclInvalidArgument);
+  CHECK(rank_gpu::read(x0, 2) == std::vector<float>{11, 22});
+  CHECK(cudaSetDevice(0) == cudaSuccess);
+}
+
+TEST_CASE("calls that differ across ranks are reported on every rank instead of hanging", "[emulated_nccl]") {
+  require_two_gpus();
+  two_comms comms;
+  const auto errors = on_two_ranks([&](int rank) {
+    rank_gpu gpu(rank);
+    ncclComm_t comm = comms[rank];
+    float* x = gpu.upload(std::vector<float>(8, static_cast<float>(rank + 1)));
+    const std::string collective = thrown_by([&] {
+      if (rank == 0) NCCL_OK(ncclAllReduce(x, x, 4, ncclFloat, ncclSum, comm, gpu.stream()));
+      else NCCL_OK(ncclAllGather(x, x, 4, ncclFloat, comm, gpu.stream()));
+    });
+    const std::string p2p = thrown_by([&] {
+      if (rank == 0) NCCL_OK(ncclSend(x, 4, ncclFloat, 1, comm, gpu.stream()));
+      else NCCL_OK(ncclRecv(x, 5, ncclFloat, 0, comm, gpu.stream()));
+    });
+    // The mismatch used up call #0 on both ranks; call #1 meets as usual.
+    NCCL_OK(ncclAllReduce(x, x, 1, ncclFloat, ncclSum, comm, gpu.stream()));
+    return std::tuple(collective, p2p, rank_gpu::read(x, 1)[0]);
+  });
+  for (const auto& [collective, p2p, sum] : errors) {
+    CHECK_THAT(collective, Catch::Contains("differ") &&
+                               Catch::Contains("ncclAllReduce(count 4, ncclFloat32, ncclSum)") &&
+                               Catch::Contains("ncclAllGather(count 4, ncclFloat32)"));
+    CHECK_THAT(p2p, Catch::Contains("count 4") && Catch::Contains("count 5") && Catch::Contains("does not match"));
+    CHECK(sum == 3.0f);
+  }
+}
+
+TEST_CASE("ncclCommAbort releases a rank blocked in a collective or in a blocking init", "[emulated_nccl]") {
+  require_two_gpus();
+  two_comms comms;
+  auto blocked = std::async(std::launch::async, [&] {
+    rank_gpu gpu(0);
+    float* x = gpu.upload(std::vector<float>{1, 2});
+    return ncclAllReduce(x, x, 2, ncclFloat, ncclSum, comms[0], gpu.stream());  // rank 1 never calls it
+  });
+  glm4::emulated_cuda::wait_for_blocked_calls(comms[0], 1);
+  CHECK(ncclCommAbort(comms[1]) == ncclSuccess);
+  comms.comms[1] = nullptr;
+  CHECK(blocked.get() == ncclSuccess);  // the call ends; its result is whatever the killed kernel left
+  rank_gpu gpu0(0);
+  float* y = gpu0.alloc<float>(1);
+  CHECK(ncclAllReduce(y, y, 1, ncclFloat, ncclSum, comms[0], gpu0.stream()) == ncclInvalidUsage);
+  ncclResult_t state = ncclSuccess;
+  CHECK(ncclCommGetAsyncError(comms[0], &state) == ncclSuccess);
+  CHECK(state == ncclRemoteError);
+
+  // Rank 0 of three waits in a blocking init; rank 1 joins without blocking, then aborts.
+  const ncclUniqueId id = new_id();
+  auto joining = std::async(std::launch::async, [&] {
+    CUDA_OK(cudaSetDevice(0));
+    ncclComm_t comm = nullptr;
+    const ncclResult_t status = ncclCommInitRank(&comm, 3, id, 0);
+    return std::pair(status, comm);
+  });
+  REQUIRE(cudaSetDevice(1) == cudaSuccess);
+  ncclConfig_t nonblocking = config_of(0);
+  ncclComm_t second = nullptr;
+  REQUIRE(ncclCommInitRankConfig(&second, 3, id, 1, &nonblocking) == ncclInProgress);
+  glm4::emulated_cuda::wait_for_blocked_calls(second, 1);
+  CHECK(ncclCommAbort(second) == ncclSuccess);
+  const auto [status, comm] = joining.get();
+  CHECK(status == ncclRemoteError);
+  CHECK(comm == nullptr);
+  CHECK(cudaSetDevice(0) == cudaSuccess);
+}
+
+TEST_CASE("buffers that are not the rank's GPU memory fault; a stream of another GPU is refused", "[emulated_nccl]") {
+  require_two_gpus();
+  two_comms comms;
+  rank_gpu gpu0(0), gpu1(1);
+  float* on_gpu0 = gpu0.upload(std::vector<float>{1, 2, 3, 4});
+  float* on_gpu1 = gpu1.upload(std::vector<float>{1, 2, 3, 4});
+  std::vector<float> host(4);
+  CHECK_THROWS_WITH(ncclAllReduce(on_gpu1, on_gpu1, 4, ncclFloat, ncclSum, comms[0], gpu0.stream()),
+                    Catch::Contains("rank 0 (GPU 0)") && Catch::Contains("is memory of GPU 1"));
+  CHECK_THROWS_WITH(ncclAllGather(on_gpu0, host.data(), 2, ncclFloat, comms[0], gpu0.stream()),
+                    Catch::Contains("recvbuff") && Catch::Contains("no cudaMalloc allocation"));
+  CHECK_THROWS_WITH(ncclSend(on_gpu0, 5, ncclFloat, 1, comms[0], gpu0.stream()), Catch::Contains("runs past the end"));
+  CHECK(ncclAllReduce(on_gpu0, on_gpu0, 4, ncclFloat, ncclSum, comms[0], gpu1.stream()) == ncclInvalidArgument);
+  CHECK_THAT(ncclGetLastError(nullptr), Catch::Contains("the stream is GPU 1's"));
+
+  // None of that took a place in the sequence of calls: the ranks' next calls meet.
+  const auto sums = on_two_ranks([&](int rank) {
+    rank_gpu& gpu = rank == 0 ? gpu0 : gpu1;
+    float* x = rank == 0 ? on_gpu0 : on_gpu1;
+    CUDA_OK(cudaSetDevice(rank));
+    NCCL_OK(ncclAllReduce(x, x, 4, ncclFloat, ncclSum, comms[rank], gpu.stream()));
+    return rank_gpu::read(x, 4);
+  });
+  CHECK(sums[0] == std::vector<float>{2, 4, 6, 8});
+  CHECK(sums[1] == sums[0]);
+  CHECK(cudaSetDevice(0) == cudaSuccess);
+}
+
+TEST_CASE("a collective captured in a CUDA graph exchanges anew at each launch, with the buffers then",
+          "[emulated_nccl]") {
+  require_two_gpus();
+  two_comms comms;
+  struct seen {
+    std::vector<float> after_capture;
+    std::vector<std::vector<float>> launches;
+  };
+  const auto results = on_two_ranks([&](int rank) {
+    rank_gpu gpu(rank);
+    ncclComm_t comm = comms[rank];
+    const int peer = 1 - rank;
+    float* x = gpu.upload(std::vector<float>{-1, -1});
+    float* from_peer = gpu.alloc<float>(1);
+    CUDA_OK(cudaStreamBeginCapture(gpu.stream(), cudaStreamCaptureModeThreadLocal));
+    NCCL_OK(ncclAllReduce(x, x, 2, ncclFloat, ncclSum, comm, gpu.stream()));
+    NCCL_OK(ncclGroupStart());
+    NCCL_OK(ncclSend(x, 1, ncclFloat, peer, comm, gpu.stream()));
+    NCCL_OK(ncclRecv(from_peer, 1, ncclFloat, peer, comm, gpu.stream()));
+    NCCL_OK(ncclGroupEnd());
+    cudaGraph_t graph = nullptr;
+    CUDA_OK(cudaStreamEndCapture(gpu.stream(), &graph));
+    cudaGraphExec_t exec = nullptr;
+    CUDA_OK(cudaGraphInstantiate(&exec, graph, 0));
+    seen s{rank_gpu::read(x, 2), {}};
+    for (int launch = 1; launch <= 3; ++launch) {
+      rank_gpu::write(x, std::vector<float>{static_cast<float>(100 * rank + launch), static_cast<float>(rank)});
+      CUDA_OK(cudaGraphLaunch(exec, gpu.stream()));
+      std::vector<float> result = rank_gpu::read(x, 2);
+      result.push_back(rank_gpu::read(from_peer, 1)[0]);
+      s.launches.push_back(result);
+    }
+    CUDA_OK(cudaGraphExecDestroy(exec));
+    CUDA_OK(cudaGraphDestroy(graph));
+    return s;
+  });
+  for (const seen& s : results) {
+    CHECK(s.after_capture == std::vector<float>{-1, -1});  // capturing exchanged nothing
+    REQUIRE(s.launches.size() == 3);
+    for (int launch = 1; launch <= 3; ++launch) {
+      const float sum = static_cast<float>(100 + 2 * launch);
+      CHECK(s.launches[static_cast<std::size_t>(launch - 1)] == std::vector<float>{sum, 1, sum});
+    }
+  }
+}
+
+}  // namespace glm4::test
