@@ -3,13 +3,15 @@ command line linked against tests/kernels/emulated_cuda instead of the CUDA libr
 A server laid on cuda:0 plans its memory on the GPU, answers concurrent requests (streamed and not, chat and
 completions), replays its decode steps as CUDA graphs with the same greedy text as running them directly, and stops
 cleanly on SIGTERM with a stream in flight. A stage split over cuda:0 and cuda:1 (GLM4_EMULATED_GPUS=2) joins its
-NCCL group through the actors' messages and serves, with and without graphs alike. The text is not compared with a CPU server's: BF16 GEMM inputs on the
+NCCL group through the actors' messages and serves, with and without graphs alike. On a GPU the build has no
+kernel image for (GLM4_EMULATED_SM=70), doctor and serve say so, and how to rebuild, before anything runs. The text is not compared with a CPU server's: BF16 GEMM inputs on the
 GPU round differently, and greedy picks may differ where two logits are close."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 
 import pytest
 
@@ -77,3 +79,26 @@ def test_a_stage_over_two_gpus_joins_nccl_and_serves_alike_with_graphs(server_fa
         assert a["usage"]["completion_tokens"] > 0, i
     wait_idle(direct)
     wait_idle(graphs)
+
+
+def test_a_gpu_without_a_kernel_image_is_named_with_the_fix_before_serving(model_dir, tmp_path_factory):
+    env = {**os.environ, "GLM4_EMULATED_SM": "70"}
+    doctor = subprocess.run([EMULATED_GPU_BINARY, "doctor"], env=env, capture_output=True, text=True, timeout=60)
+    assert doctor.returncode == 0, doctor
+    assert "runs:   NO: sm_70 (Volta) is not a CUDA 13 target" in doctor.stdout, doctor.stdout
+    assert "CUDA 12 toolkit and -DCMAKE_CUDA_ARCHITECTURES=70" in doctor.stdout, doctor.stdout
+    serve = subprocess.run([EMULATED_GPU_BINARY, "serve", "--model", str(model_dir), "--config",
+                            str(gpu_layout(tmp_path_factory, False)), "--host", "127.0.0.1", "--port", "0"],
+                           env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert serve.returncode != 0, serve
+    assert "ready" not in serve.stdout, serve.stdout
+    assert "no kernel image is available" in serve.stderr and "CUDA 12 toolkit" in serve.stderr, serve.stderr
+
+
+@pytest.mark.parametrize("sm, verdict", [("75", "yes, native sm_75"), ("87", "yes, native sm_86"),
+                                         ("120", "yes, JIT from compute_90 PTX")])
+def test_doctor_and_the_driver_agree_on_gpus_the_build_runs_on(sm, verdict):
+    doctor = subprocess.run([EMULATED_GPU_BINARY, "doctor"], env={**os.environ, "GLM4_EMULATED_SM": sm},
+                            capture_output=True, text=True, timeout=60)
+    assert doctor.returncode == 0, doctor
+    assert f"runs:   {verdict}" in doctor.stdout and "driver loaded the kernels" in doctor.stdout, doctor.stdout

@@ -191,6 +191,10 @@ void operator|(const pending_launch<Params...>& launch, std::tuple<Args...> args
     set_last_error(cudaErrorInvalidConfiguration);
     return;
   }
+  if (kernel_image_status() != cudaSuccess) {  // "no kernel image is available for execution on the device"
+    set_last_error(kernel_image_status());
+    return;
+  }
   // CUDA refuses a launch into a stream of another GPU than the current one.
   const int device = stream_gpu(launch.config.stream);
   if (device != current_gpu()) {

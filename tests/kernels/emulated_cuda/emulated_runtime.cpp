@@ -250,6 +250,40 @@ int allocation_gpu(const void* address) {
   return std::prev(s.allocations.upper_bound(reinterpret_cast<std::uintptr_t>(address)))->second.device;
 }
 
+namespace {
+
+// The driver's rule, written here apart from kernels/arch_support (which it checks): SASS built for
+// X.Y runs on X.y for y >= Y ("a" kinds on X.Y exactly); PTX for X.Y is compiled for any later GPU.
+bool image_runs_on(std::string entry, int sm) {
+  const bool sass_only = entry.ends_with("-real"), ptx_only = entry.ends_with("-virtual");
+  if (sass_only) entry.resize(entry.size() - 5);
+  if (ptx_only) entry.resize(entry.size() - 8);
+  const bool exact = !entry.empty() && entry.back() == 'a';
+  const bool family = !entry.empty() && entry.back() == 'f';
+  if (exact || family) entry.pop_back();
+  const int target = std::stoi(entry);
+  if (exact) return sm == target;
+  const bool sass = !ptx_only && sm / 10 == target / 10 && sm % 10 >= target % 10;
+  const bool ptx = !sass_only && !family && sm >= target;
+  return sass || ptx;
+}
+
+}  // namespace
+
+cudaError_t kernel_image_status() {
+  static const cudaError_t status = [] {
+    const std::string list = GLM4_CUDA_ARCHITECTURES;  // as the binary was built: "75-real,...,90-virtual"
+    std::size_t start = 0;
+    while (start <= list.size()) {
+      const std::size_t end = std::min(list.find(',', start), list.size());
+      if (end > start && image_runs_on(list.substr(start, end - start), emulated_sm())) return cudaSuccess;
+      start = end + 1;
+    }
+    return cudaErrorNoKernelImageForDevice;
+  }();
+  return status;
+}
+
 int emulated_sm() {
   static const int sm = parse_emulated_sm(std::getenv("GLM4_EMULATED_SM"));
   return sm;
@@ -416,6 +450,7 @@ cudaError_t cudaDeviceCanAccessPeer(int* canAccessPeer, int device, int peerDevi
 cudaError_t cudaFuncGetAttributes(cudaFuncAttributes* attr, const void* func) {
   if (attr == nullptr) return result(cudaErrorInvalidValue);
   if (func == nullptr) return result(cudaErrorInvalidDeviceFunction);
+  if (kernel_image_status() != cudaSuccess) return result(kernel_image_status());
   *attr = cudaFuncAttributes{};
   attr->maxThreadsPerBlock = 1024;
   attr->numRegs = 32;

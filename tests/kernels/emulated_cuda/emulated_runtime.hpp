@@ -14,6 +14,10 @@ namespace glm4::emulated_cuda {
 /// returned rather than left for cudaGetLastError.
 cudaError_t try_enqueue(cudaStream_t stream, std::function<void()> work);
 
+/// cudaErrorNoKernelImageForDevice when the emulated GPU (GLM4_EMULATED_SM) runs none of the binary's
+/// architectures (GLM4_CUDA_ARCHITECTURES), as a driver finds at the first launch; else cudaSuccess.
+cudaError_t kernel_image_status();
+
 /// GLM4_EMULATED_SM's value (null or empty: the default, 90) as emulated_sm() reads it; throws
 /// std::invalid_argument for anything but a compute capability times ten.
 int parse_emulated_sm(const char* text);
