@@ -4,7 +4,8 @@ A server laid on cuda:0 plans its memory on the GPU, answers concurrent requests
 completions), replays its decode steps as CUDA graphs with the same greedy text as running them directly, and stops
 cleanly on SIGTERM with a stream in flight. A stage split over cuda:0 and cuda:1 (GLM4_EMULATED_GPUS=2) joins its
 NCCL group through the actors' messages and serves, with and without graphs alike. On a GPU the build has no
-kernel image for (GLM4_EMULATED_SM=70), doctor and serve say so, and how to rebuild, before anything runs. The text is not compared with a CPU server's: BF16 GEMM inputs on the
+kernel image for (GLM4_EMULATED_SM=70), doctor and serve say so, and how to rebuild, before anything runs; a layout
+the GPU's 8 GiB cannot hold is refused before loading, with the sizes and what to change. The text is not compared with a CPU server's: BF16 GEMM inputs on the
 GPU round differently, and greedy picks may differ where two logits are close."""
 
 from __future__ import annotations
@@ -102,3 +103,18 @@ def test_doctor_and_the_driver_agree_on_gpus_the_build_runs_on(sm, verdict):
                             capture_output=True, text=True, timeout=60)
     assert doctor.returncode == 0, doctor
     assert f"runs:   {verdict}" in doctor.stdout and "driver loaded the kernels" in doctor.stdout, doctor.stdout
+
+
+@pytest.mark.parametrize("setting, need, advice", [
+    ("gpu_memory_utilization = 0.0005", "gpu_memory_utilization 0.0005 of 8.00 GiB leaves", "raise gpu_memory_utilization"),
+    ('kv_cache_bytes = "9GiB"', "but only 8.00 GiB of 8.00 GiB is free", "lower kv_cache_bytes"),
+])
+def test_a_layout_the_gpu_cannot_hold_is_refused_before_loading(model_dir, tmp_path, setting, need, advice):
+    layout = tmp_path / "cluster.toml"
+    layout.write_text(f'[[stage]]\ndevices = ["cuda:0"]\n{setting}\n')
+    serve = subprocess.run([EMULATED_GPU_BINARY, "serve", "--model", str(model_dir), "--config", str(layout),
+                            "--host", "127.0.0.1", "--port", "0"],
+                           capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert serve.returncode != 0, serve
+    assert "cuda:0 (glm4 host emulation)" in serve.stderr and need in serve.stderr, serve.stderr
+    assert advice in serve.stderr, serve.stderr
