@@ -6,6 +6,7 @@
 #include <boost/context/stack_context.hpp>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <exception>
@@ -151,12 +152,23 @@ void run_phase(block_run& run) {
   }
 }
 
+// GLM4_EMULATED_SCHEDULE: a number that picks other thread orders (default 0), to search for races
+// the default orders happen to hide.
+std::uint64_t schedule_salt() {
+  static const std::uint64_t salt = [] {
+    const char* text = std::getenv("GLM4_EMULATED_SCHEDULE");
+    return text == nullptr ? std::uint64_t{0} : std::strtoull(text, nullptr, 10);
+  }();
+  return salt;
+}
+
 // Thread order for a phase: ascending, or a shuffle fixed by the block and phase. Descending alone would
 // hide barrier-less tree reductions, which happen to be correct when run from the last thread down.
 void order_threads(std::vector<unsigned>& order, std::uint64_t block_number, unsigned phase) {
   std::iota(order.begin(), order.end(), 0u);
-  if ((block_number + phase) % 2 == 0) return;
-  std::mt19937_64 random(block_number * 1000003u + phase);
+  const std::uint64_t salt = schedule_salt();
+  if ((block_number + phase + salt) % 2 == 0) return;
+  std::mt19937_64 random(block_number * 1000003u + phase + salt * 0x9E3779B97F4A7C15ull);
   std::shuffle(order.begin(), order.end(), random);
 }
 
