@@ -33,6 +33,7 @@ if [[ $steps == *build* ]]; then
   sed -i "s|^prefix=/usr\$|prefix=$deps/usr|" "$deps"/usr/lib/x86_64-linux-gnu/pkgconfig/*.pc "$deps"/usr/share/pkgconfig/*.pc
   log "configure for sm_${arch}"
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DGLM4_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="${arch}-real" \
+    -DGLM4_EMULATED_CUDA=OFF \
     -DCMAKE_PREFIX_PATH="$deps/usr" -DCMAKE_INCLUDE_PATH="$deps/usr/include" \
     -DCMAKE_LIBRARY_PATH="$deps/usr/lib/x86_64-linux-gnu" >"$out/configure.log" 2>&1 || log "configure FAILED (configure.log)"
   log "build"

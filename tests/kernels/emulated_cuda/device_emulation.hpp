@@ -1,10 +1,12 @@
 // Force-included ahead of each kernel source (.cu) compiled for the host emulation of CUDA. The build
 // rewrites `kernel<<<grid, block, shared, stream>>>(args)` into
 //   kernel | launch_config_of(grid, block, shared, stream) | kernel_args(args)
-// and `extern __shared__ T name[];` into a pointer to the block's dynamic shared memory; this header
-// gives the rest of CUDA's device dialect a host meaning.
+// `extern __shared__ T name[];` into a pointer to the block's dynamic shared memory and `__shared__`
+// storage into per-thread statics refilled for each block (rewrite_launches.cmake); this header gives
+// the rest of CUDA's device dialect a host meaning.
 #pragma once
 
+#include <boost/pfr.hpp>
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -52,7 +54,9 @@ template <class T>
 T __shfl_sync(unsigned mask, T value, int source_lane, int width = 32) {
   static_assert(sizeof(T) <= 8 && std::is_trivially_copyable_v<T>);
   const unsigned lane = ::glm4::emulated_cuda::lane_id();
-  const unsigned source = (lane & ~static_cast<unsigned>(width - 1)) + static_cast<unsigned>(source_lane % width);
+  // As on the GPU, the source lane is taken modulo the width (a negative one too).
+  const unsigned source =
+      (lane & ~static_cast<unsigned>(width - 1)) + (static_cast<unsigned>(source_lane) & static_cast<unsigned>(width - 1));
   std::uint64_t bits = 0;
   std::memcpy(&bits, &value, sizeof(T));
   bits = ::glm4::emulated_cuda::exchange_in_warp(mask, bits, source);
@@ -131,9 +135,16 @@ namespace glm4::emulated_cuda {
 
 template <class T>
 T* dynamic_shared() {
-  static_assert(alignof(T) <= 8);
+  static_assert(alignof(T) <= 16, "CUDA aligns dynamic shared memory to 16 bytes");
   return static_cast<T*>(dynamic_shared_memory());
 }
+
+/// Made where a kernel declares __shared__ storage (rewrite_launches.cmake adds it): the first thread of
+/// each block to get there fills the storage with NaN bytes, since a block's shared memory starts undefined.
+class fresh_shared_memory {
+ public:
+  fresh_shared_memory(void* storage, std::size_t bytes) { note_static_shared_memory(storage, bytes); }
+};
 
 struct launch_config {
   launch_shape shape;
@@ -161,25 +172,32 @@ std::tuple<std::decay_t<Args>...> kernel_args(Args&&... args) {
   return {std::forward<Args>(args)...};
 }
 
-/// Throws when a pointer argument is neither null nor memory of `device`: a GPU faults on host
-/// addresses, and on other GPUs' memory without peer access (which the emulation never grants).
+/// Throws when a pointer, among the arguments or the fields of an argument struct, is neither null nor
+/// memory of `device`: a GPU faults on host addresses, and on other GPUs' memory without peer access
+/// (which the emulation never grants). `where` names the argument, and the field by its position.
+template <class T>
+void expect_device_pointer(const T& value, int device, const std::string& where) {
+  if constexpr (std::is_pointer_v<T>) {
+    if (value == nullptr) return;
+    const int owner = allocation_gpu(value);
+    if (owner < 0) throw std::runtime_error("emulated CUDA: kernel " + where + " is not device memory (a host pointer, or freed)");
+    if (owner != device)
+      throw std::runtime_error("emulated CUDA: kernel " + where + " is on GPU " + std::to_string(owner) +
+                               ", the kernel runs on GPU " + std::to_string(device));
+  } else if constexpr (std::is_aggregate_v<T> && std::is_class_v<T>) {
+    std::size_t field = 0;
+    boost::pfr::for_each_field(value, [&](const auto& member) {
+      expect_device_pointer(member, device, where + " field " + std::to_string(++field));
+    });
+  }
+}
+
 template <class... Params>
 void expect_device_pointers(const std::tuple<Params...>& params, int device) {
   std::size_t position = 0;
-  const auto check = [&](const auto& param) {
-    ++position;
-    if constexpr (std::is_pointer_v<std::decay_t<decltype(param)>>) {
-      if (param == nullptr) return;
-      const int owner = allocation_gpu(param);
-      if (owner < 0)
-        throw std::runtime_error("emulated CUDA: kernel argument " + std::to_string(position) +
-                                 " is not device memory (a host pointer, or freed)");
-      if (owner != device)
-        throw std::runtime_error("emulated CUDA: kernel argument " + std::to_string(position) + " is on GPU " +
-                                 std::to_string(owner) + ", the kernel runs on GPU " + std::to_string(device));
-    }
-  };
-  std::apply([&](const auto&... each) { (check(each), ...); }, params);
+  std::apply([&](const auto&... each) {
+    (expect_device_pointer(each, device, "argument " + std::to_string(++position)), ...);
+  }, params);
 }
 
 /// Starts the kernel as CUDA does: a refused shape is a launch error for cudaGetLastError, and the

@@ -136,6 +136,8 @@ cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa, cub
   if (Atype != Btype || !supported_input(Atype) || Ctype != CUDA_R_32F ||
       (computeType != CUBLAS_COMPUTE_32F && computeType != CUBLAS_COMPUTE_32F_PEDANTIC))
     return CUBLAS_STATUS_NOT_SUPPORTED;
+  // Before sm_80 the backend must store BF16 weights as F16 (no native BF16): a BF16 GEMM there is its bug.
+  if (Atype == CUDA_R_16BF && glm4::emulated_cuda::emulated_sm() < 80) return CUBLAS_STATUS_ARCH_MISMATCH;
   if (m == 0 || n == 0) return CUBLAS_STATUS_SUCCESS;
 
   const float alpha_value = *static_cast<const float*>(alpha), beta_value = *static_cast<const float*>(beta);

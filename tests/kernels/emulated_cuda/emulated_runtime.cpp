@@ -513,6 +513,7 @@ cudaError_t cudaFree(void* devPtr) {
   if (devPtr == nullptr) return cudaSuccess;
   runtime_state& s = state();
   const std::lock_guard lock(s.mutex);
+  if (refuse_unsafe_call(s)) return result(cudaErrorStreamCaptureUnsupported);  // it synchronizes, as cudaMalloc may
   const auto found = s.allocations.find(reinterpret_cast<std::uintptr_t>(devPtr));
   if (found == s.allocations.end()) return result(cudaErrorInvalidValue);
   s.allocated_bytes[static_cast<std::size_t>(found->second.device)] -= granules(found->second.bytes);

@@ -6,6 +6,7 @@
 #include <boost/context/stack_context.hpp>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
@@ -31,6 +32,26 @@ constexpr std::size_t max_shared_bytes = 48 * 1024;  // without cudaFuncSetAttri
 enum class wait_state { runnable, block_barrier, warp_barrier, finished };
 
 namespace ctx = boost::context;
+
+// Dynamic shared memory against a guard page above it: a kernel writing or reading past what its launch
+// asked for (rounded up to 16 bytes) crashes at the access instead of corrupting the emulator.
+class guarded_shared_memory {
+ public:
+  guarded_shared_memory() {
+    void* p = mmap(nullptr, max_shared_bytes + guard_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    base_ = static_cast<char*>(p);
+    mprotect(base_ + max_shared_bytes, guard_bytes, PROT_NONE);
+  }
+  guarded_shared_memory(const guarded_shared_memory&) = delete;
+  guarded_shared_memory& operator=(const guarded_shared_memory&) = delete;
+  ~guarded_shared_memory() { munmap(base_, max_shared_bytes + guard_bytes); }
+  /// `bytes` (at most 48 KiB) ending at the guard page, 16-byte aligned.
+  char* ending_at_guard(std::size_t bytes) const { return base_ + max_shared_bytes - (bytes + 15) / 16 * 16; }
+
+ private:
+  char* base_ = nullptr;
+};
 
 // A fiber stack with a guard page below it.
 class guarded_stack {
@@ -89,7 +110,9 @@ struct block_run {
   uint3 block{};
   dim3 block_shape;
   dim3 grid_shape;
-  std::vector<std::uint64_t> dynamic_shared;  // 8-byte aligned
+  char* dynamic_shared = nullptr;  // this launch's bytes, against the thread's guard page
+  std::size_t dynamic_shared_bytes = 0;
+  std::vector<const void*> fresh_shared;  // static __shared__ storage already refilled for this block
   std::vector<std::uint64_t> shuffle_values;   // per thread: what it offers at a shuffle
   std::vector<unsigned> shuffle_sources;        // per thread: the lane it reads, or no_shuffle at a plain __syncwarp
   std::vector<std::uint64_t> shuffle_results;  // per thread: what it read, set when its group is released
@@ -101,6 +124,7 @@ struct block_run {
 
 thread_local block_run* active = nullptr;
 thread_local std::vector<std::unique_ptr<guarded_stack>> stacks;
+thread_local std::unique_ptr<guarded_shared_memory> shared_memory;
 
 block_run& running() {
   if (active == nullptr) throw std::logic_error("emulated CUDA: a device function was called outside a kernel");
@@ -152,12 +176,17 @@ void run_phase(block_run& run) {
   }
 }
 
-// GLM4_EMULATED_SCHEDULE: a number that picks other thread orders (default 0), to search for races
-// the default orders happen to hide.
+// GLM4_EMULATED_SCHEDULE: a number that picks other thread and block orders (default 0), to search for
+// races the default orders happen to hide.
 std::uint64_t schedule_salt() {
   static const std::uint64_t salt = [] {
     const char* text = std::getenv("GLM4_EMULATED_SCHEDULE");
-    return text == nullptr ? std::uint64_t{0} : std::strtoull(text, nullptr, 10);
+    if (text == nullptr || *text == '\0') return std::uint64_t{0};
+    char* end = nullptr;
+    const std::uint64_t value = std::strtoull(text, &end, 10);
+    if (*end != '\0' || *text == '-')
+      throw std::invalid_argument(std::string("GLM4_EMULATED_SCHEDULE is '") + text + "': give a whole number");
+    return value;
   }();
   return salt;
 }
@@ -180,7 +209,8 @@ void run_block(block_run& run, std::uint64_t block_number) {
   run.shuffle_sources.assign(count, 0);
   run.shuffle_results.assign(count, 0);
   run.warp_waits.assign((count + warp_size - 1) / warp_size, {});
-  std::fill(run.dynamic_shared.begin(), run.dynamic_shared.end(), ~std::uint64_t{0});  // NaN until written
+  std::memset(run.dynamic_shared, 0xFF, run.dynamic_shared_bytes);  // NaN until written
+  run.fresh_shared.clear();
   for (unsigned i = 0; i < count; ++i) {
     fiber& f = run.fibers[i];
     f.index = {i % run.block_shape.x, i / run.block_shape.x % run.block_shape.y,
@@ -227,18 +257,28 @@ void run_grid(const launch_shape& shape, const std::function<void()>& body) {
   run.block_shape = shape.block;
   run.grid_shape = shape.grid;
   run.body = &body;
-  run.dynamic_shared.resize((shape.dynamic_shared_bytes + 7) / 8);
+  if (!shared_memory) shared_memory = std::make_unique<guarded_shared_memory>();
+  run.dynamic_shared = shared_memory->ending_at_guard(shape.dynamic_shared_bytes);
+  run.dynamic_shared_bytes = shape.dynamic_shared_bytes;
   active = &run;
   struct reset_active {
     ~reset_active() { active = nullptr; }
   } reset;
-  std::uint64_t block_number = 0;
+  // Blocks run one after another: ascending, or (GLM4_EMULATED_SCHEDULE) in a shuffled order, so a kernel
+  // that counts on one block running before another fails under some schedule.
+  std::vector<uint3> blocks;
   for (unsigned z = 0; z < shape.grid.z; ++z)
     for (unsigned y = 0; y < shape.grid.y; ++y)
-      for (unsigned x = 0; x < shape.grid.x; ++x) {
-        run.block = {x, y, z};
-        run_block(run, block_number++);
-      }
+      for (unsigned x = 0; x < shape.grid.x; ++x) blocks.push_back({x, y, z});
+  if (schedule_salt() != 0) {
+    std::mt19937_64 random(schedule_salt());
+    std::shuffle(blocks.begin(), blocks.end(), random);
+  }
+  std::uint64_t block_number = 0;
+  for (const uint3& block : blocks) {
+    run.block = block;
+    run_block(run, block_number++);
+  }
 }
 
 const uint3& thread_index() {
@@ -248,7 +288,14 @@ const uint3& thread_index() {
 const uint3& block_index() { return running().block; }
 const dim3& block_dim() { return running().block_shape; }
 const dim3& grid_dim() { return running().grid_shape; }
-void* dynamic_shared_memory() { return running().dynamic_shared.data(); }
+void* dynamic_shared_memory() { return running().dynamic_shared; }
+
+void note_static_shared_memory(void* storage, std::size_t bytes) {
+  block_run& run = running();
+  if (std::find(run.fresh_shared.begin(), run.fresh_shared.end(), storage) != run.fresh_shared.end()) return;
+  run.fresh_shared.push_back(storage);
+  std::memset(storage, 0xFF, bytes);
+}
 unsigned lane_id() { return running().current % warp_size; }
 
 void sync_threads() {
@@ -282,11 +329,12 @@ void arrive_at_warp_barrier(unsigned mask, unsigned source_lane) {
     return;
   }
   groups.erase(group);
+  for (unsigned other = 0; other < warp_size; ++other)
+    if ((mask >> other & 1u) != 0 && (run.shuffle_sources[base + other] == no_shuffle) != (source_lane == no_shuffle))
+      throw std::runtime_error("emulated CUDA: lanes of one mask meet at a shuffle and a __syncwarp");
   for (unsigned other = 0; other < warp_size; ++other) {
     if ((mask >> other & 1u) == 0) continue;
     const unsigned source = run.shuffle_sources[base + other];
-    if ((source == no_shuffle) != (source_lane == no_shuffle))
-      throw std::runtime_error("emulated CUDA: lanes of one mask meet at a shuffle and a __syncwarp");
     if (source != no_shuffle) run.shuffle_results[base + other] = run.shuffle_values[base + source];
     if (other == lane) continue;
     run.fibers[base + other].state = wait_state::runnable;

@@ -32,6 +32,9 @@ const uint3& block_index();
 const dim3& block_dim();
 const dim3& grid_dim();
 void* dynamic_shared_memory();
+/// Refills a kernel's static __shared__ storage with NaN bytes once per block (the build calls it where
+/// the kernel declares the storage).
+void note_static_shared_memory(void* storage, std::size_t bytes);
 void sync_threads();
 void sync_warp(unsigned mask);
 /// The 64 bits `value` of lane `source_lane` (0..31) of this thread's warp; every lane of `mask` calls it.

@@ -66,7 +66,7 @@ TEST_CASE("emulated kernels: warp shuffles exchange lanes within their width", "
   for (int lane = 0; lane < 32; ++lane) CHECK(rotated[lane] == in[(lane + 5) % 32]);
 }
 
-TEST_CASE("emulated kernels: dynamic shared memory starts as NaN in every block", "[emulated_cuda]") {
+TEST_CASE("emulated kernels: dynamic and static shared memory start as NaN in every block", "[emulated_cuda]") {
   const device_vector<int> out(std::vector<int>{0, 0});
   probe::launch_shared_is_poisoned(out.get(), 1024, nullptr);
   CHECK(out.to_host() == std::vector<int>{1, 1});

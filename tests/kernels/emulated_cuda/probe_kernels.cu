@@ -33,10 +33,13 @@ __global__ void warp_rotate_kernel(float* out, const float* in, int shift) {
 
 __global__ void shared_is_poisoned_kernel(int* out, int floats) {
   extern __shared__ float words[];
+  __shared__ float fixed[64];
   if (threadIdx.x != 0) return;
   int poisoned = 1;
   for (int i = 0; i < floats; ++i) poisoned &= words[i] != words[i];
+  for (int i = 0; i < 64; ++i) poisoned &= fixed[i] != fixed[i];
   for (int i = 0; i < floats; ++i) words[i] = 0.0f;  // the next block must see NaN again
+  for (int i = 0; i < 64; ++i) fixed[i] = 0.0f;
   out[blockIdx.x] = poisoned;
 }
 

@@ -15,7 +15,8 @@ void launch_divergent_barrier(int threads, cudaStream_t stream);
 void launch_warp_sum(float* out, const float* in, int width, cudaStream_t stream);
 /// out[t] = in[(t + shift) % 32] by __shfl_sync; one warp.
 void launch_warp_rotate(float* out, const float* in, int shift, cudaStream_t stream);
-/// out[0] = 1 when every float of `bytes` of dynamic shared memory is NaN at the block's start.
+/// out[block] = 1 when every float of `bytes` of dynamic shared memory, and of a static __shared__ array,
+/// is NaN at the block's start (the kernel zeroes both after looking); two blocks.
 void launch_shared_is_poisoned(int* out, std::size_t bytes, cudaStream_t stream);
 /// out[0] = block sum by cub::BlockReduce (thread 0), out[1 + t] = exclusive prefix sums by cub::BlockScan.
 void launch_cub_sums(int* out, const int* in, cudaStream_t stream);
