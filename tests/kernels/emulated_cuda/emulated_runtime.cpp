@@ -1,9 +1,8 @@
-// The CUDA runtime of the host emulation (emulated_cuda.hpp), linked instead of libcudart: one
-// device whose memory is host memory, streams whose work runs at once on the calling thread unless
-// the stream is capturing a graph, and graphs that replay what was captured.
+// The CUDA runtime of the host emulation (emulated_cuda.hpp), linked instead of libcudart: GPUs whose memory
+// is host memory, streams whose work runs at once on the calling thread unless the stream is capturing a graph,
+// and graphs that replay what was captured. This file: the state, errors and device queries; memory and streams
+// are in emulated_memory_calls.cpp and emulated_stream_calls.cpp.
 #include <cuda_runtime.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -14,9 +13,6 @@
 #include <cstring>
 #include <functional>
 #include <iterator>
-#include <map>
-#include <mutex>
-#include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -24,45 +20,9 @@
 
 #include "tests/kernels/emulated_cuda/emulated_cuda.hpp"
 #include "tests/kernels/emulated_cuda/emulated_runtime.hpp"
+#include "tests/kernels/emulated_cuda/emulated_runtime_state.hpp"
 
 namespace glm4::emulated_cuda {
-using work_list = std::vector<std::function<void()>>;
-}  // namespace glm4::emulated_cuda
-
-// The runtime's handle types point to these (incomplete in the CUDA headers).
-struct CUstream_st {
-  unsigned flags = cudaStreamDefault;
-  int device = 0;  // current when it was made
-  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
-  cudaStreamCaptureMode mode = cudaStreamCaptureModeGlobal;
-  std::thread::id capturing_thread;
-  glm4::emulated_cuda::work_list recorded;
-};
-
-struct CUgraph_st {
-  glm4::emulated_cuda::work_list work;
-};
-
-struct CUgraphExec_st {
-  glm4::emulated_cuda::work_list work;
-};
-
-namespace glm4::emulated_cuda {
-namespace {
-
-constexpr std::size_t device_memory_bytes = std::size_t{8} << 30;
-constexpr std::size_t allocation_granule = 256;
-
-struct runtime_state {
-  std::mutex mutex;
-  struct allocation {
-    std::size_t bytes = 0;  // as asked for
-    int device = 0;
-  };
-  std::map<std::uintptr_t, allocation> allocations;  // by base address
-  std::vector<std::size_t> allocated_bytes = std::vector<std::size_t>(max_emulated_gpus);  // per device, whole granules
-  std::set<cudaStream_t> streams;
-};
 
 // Never destroyed: a backend held in a static may free its memory after this file's statics are gone.
 runtime_state& state() {
@@ -86,8 +46,6 @@ std::size_t granules(std::size_t bytes) {
 bool is_default_stream(cudaStream_t stream) {
   return stream == nullptr || stream == cudaStreamLegacy || stream == cudaStreamPerThread;
 }
-
-bool is_legacy_stream(cudaStream_t stream) { return stream == nullptr || stream == cudaStreamLegacy; }
 
 // The functions below taking a runtime_state& expect its mutex held.
 
@@ -119,6 +77,8 @@ bool refuse_unsafe_call(runtime_state& s) {
   return refused;
 }
 
+bool is_legacy_stream(cudaStream_t stream) { return stream == nullptr || stream == cudaStreamLegacy; }
+
 // The legacy default stream waits for every blocking stream, which a capturing one cannot allow:
 // CUDA refuses the call and invalidates the capture.
 bool breaks_blocking_capture(runtime_state& s) {
@@ -131,7 +91,6 @@ bool breaks_blocking_capture(runtime_state& s) {
   return broken;
 }
 
-// Appends `work` to the capture of `stream`, or runs it now.
 cudaError_t submit(cudaStream_t stream, std::function<void()>& work) {
   {
     runtime_state& s = state();
@@ -149,58 +108,6 @@ cudaError_t submit(cudaStream_t stream, std::function<void()>& work) {
   work();  // threads run work at the same time, as GPUs and streams do (shared memory is per thread)
   return cudaSuccess;
 }
-
-// A recorded copy or memset may replay after its memory was freed: a GPU would fault there.
-void expect_device_memory(const char* call, const void* address, std::size_t bytes) {
-  if (in_device_allocation(address, bytes)) return;
-  throw std::runtime_error(std::string("emulated CUDA: ") + call + " touches " + std::to_string(bytes) +
-                           " bytes at " + std::to_string(reinterpret_cast<std::uintptr_t>(address)) +
-                           " outside any live cudaMalloc allocation (freed since it was recorded?)");
-}
-
-struct copy_sides {
-  bool dst_device = false;
-  bool src_device = false;
-};
-
-// Which ends of a copy are device memory; those must lie inside allocations.
-cudaError_t classify_copy(const void* dst, std::size_t dst_span, const void* src, std::size_t src_span,
-                          cudaMemcpyKind kind, copy_sides& sides) {
-  const runtime_state& s = state();
-  const std::lock_guard lock(state().mutex);
-  switch (kind) {
-    case cudaMemcpyHostToHost: sides = {false, false}; break;
-    case cudaMemcpyHostToDevice: sides = {true, false}; break;
-    case cudaMemcpyDeviceToHost: sides = {false, true}; break;
-    case cudaMemcpyDeviceToDevice: sides = {true, true}; break;
-    case cudaMemcpyDefault: sides = {inside_allocation(s, dst, 1), inside_allocation(s, src, 1)}; break;
-    default: return cudaErrorInvalidMemcpyDirection;
-  }
-  if (sides.dst_device && !inside_allocation(s, dst, dst_span)) return cudaErrorInvalidValue;
-  if (sides.src_device && !inside_allocation(s, src, src_span)) return cudaErrorInvalidValue;
-  return cudaSuccess;
-}
-
-// Rows of `width` bytes, `pitch` apart; a plain copy is one row.
-cudaError_t copy_rows(const char* call, void* dst, std::size_t dst_pitch, const void* src, std::size_t src_pitch,
-                      std::size_t width, std::size_t height, cudaMemcpyKind kind, cudaStream_t stream) {
-  if (width == 0 || height == 0) return cudaSuccess;
-  if (dst_pitch < width || src_pitch < width) return cudaErrorInvalidPitchValue;
-  if (dst == nullptr || src == nullptr) return cudaErrorInvalidValue;
-  const std::size_t dst_span = dst_pitch * (height - 1) + width, src_span = src_pitch * (height - 1) + width;
-  copy_sides sides;
-  if (const cudaError_t error = classify_copy(dst, dst_span, src, src_span, kind, sides); error != cudaSuccess)
-    return error;
-  std::function<void()> work = [=] {
-    if (sides.dst_device) expect_device_memory(call, dst, dst_span);
-    if (sides.src_device) expect_device_memory(call, src, src_span);
-    for (std::size_t row = 0; row < height; ++row)
-      std::memmove(static_cast<char*>(dst) + row * dst_pitch, static_cast<const char*>(src) + row * src_pitch, width);
-  };
-  return submit(stream, work);
-}
-
-}  // namespace
 
 int parse_emulated_sm(const char* text) {
   if (text == nullptr || *text == '\0') return 90;
@@ -457,206 +364,6 @@ cudaError_t cudaFuncGetAttributes(cudaFuncAttributes* attr, const void* func) {
   attr->maxDynamicSharedSizeBytes = 48 << 10;
   attr->binaryVersion = emulated_sm();
   attr->ptxVersion = emulated_sm();
-  return cudaSuccess;
-}
-
-namespace {
-
-std::size_t mapped_bytes(std::size_t bytes) {
-  const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-  return (bytes + page - 1) / page * page + page;
-}
-
-// Device memory ends against an inaccessible page, so a kernel reading or writing past the end of its
-// buffer (past the 256-byte granule) crashes at the access, as a GPU's illegal-address fault would,
-// instead of reaching a neighbour; freed memory is unmapped, so late replays crash the same way.
-void* map_against_guard_page(std::size_t bytes) {
-  const std::size_t mapped = mapped_bytes(bytes);
-  void* region = mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (region == MAP_FAILED) return nullptr;
-  const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-  char* guard = static_cast<char*>(region) + mapped - page;
-  mprotect(guard, page, PROT_NONE);
-  return guard - bytes;
-}
-
-void unmap_against_guard_page(void* memory, std::size_t bytes) {
-  const std::size_t mapped = mapped_bytes(bytes);
-  const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-  munmap(static_cast<char*>(memory) + bytes + page - mapped, mapped);
-}
-
-}  // namespace
-
-cudaError_t cudaMalloc(void** devPtr, size_t size) {
-  if (devPtr == nullptr) return result(cudaErrorInvalidValue);
-  runtime_state& s = state();
-  const std::lock_guard lock(s.mutex);
-  if (refuse_unsafe_call(s)) return result(cudaErrorStreamCaptureUnsupported);
-  if (size == 0) {
-    *devPtr = nullptr;
-    return cudaSuccess;
-  }
-  std::size_t& allocated = s.allocated_bytes[static_cast<std::size_t>(current_device)];
-  const std::size_t budget_left = device_memory_bytes - allocated;
-  if (size > budget_left || granules(size) > budget_left) return result(cudaErrorMemoryAllocation);
-  void* memory = map_against_guard_page(granules(size));
-  if (memory == nullptr) return result(cudaErrorMemoryAllocation);
-  std::memset(memory, 0xFF, granules(size));  // reads before the first write show up as NaN
-  s.allocations.emplace(reinterpret_cast<std::uintptr_t>(memory), runtime_state::allocation{size, current_device});
-  allocated += granules(size);
-  *devPtr = memory;
-  return cudaSuccess;
-}
-
-cudaError_t cudaFree(void* devPtr) {
-  if (devPtr == nullptr) return cudaSuccess;
-  runtime_state& s = state();
-  const std::lock_guard lock(s.mutex);
-  if (refuse_unsafe_call(s)) return result(cudaErrorStreamCaptureUnsupported);  // it synchronizes, as cudaMalloc may
-  const auto found = s.allocations.find(reinterpret_cast<std::uintptr_t>(devPtr));
-  if (found == s.allocations.end()) return result(cudaErrorInvalidValue);
-  s.allocated_bytes[static_cast<std::size_t>(found->second.device)] -= granules(found->second.bytes);
-  unmap_against_guard_page(devPtr, granules(found->second.bytes));
-  s.allocations.erase(found);
-  return cudaSuccess;
-}
-
-cudaError_t cudaMemGetInfo(size_t* free, size_t* total) {
-  if (free == nullptr || total == nullptr) return result(cudaErrorInvalidValue);
-  runtime_state& s = state();
-  const std::lock_guard lock(s.mutex);
-  *total = device_memory_bytes;
-  *free = device_memory_bytes - s.allocated_bytes[static_cast<std::size_t>(current_device)];
-  return cudaSuccess;
-}
-
-cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t count, cudaMemcpyKind kind, cudaStream_t stream) {
-  return result(copy_rows("cudaMemcpyAsync", dst, count, src, count, count, 1, kind, stream));
-}
-
-cudaError_t cudaMemcpy(void* dst, const void* src, size_t count, cudaMemcpyKind kind) {
-  return result(copy_rows("cudaMemcpy", dst, count, src, count, count, 1, kind, nullptr));
-}
-
-cudaError_t cudaMemcpy2DAsync(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width, size_t height,
-                              cudaMemcpyKind kind, cudaStream_t stream) {
-  return result(copy_rows("cudaMemcpy2DAsync", dst, dpitch, src, spitch, width, height, kind, stream));
-}
-
-cudaError_t cudaMemsetAsync(void* devPtr, int value, size_t count, cudaStream_t stream) {
-  if (count == 0) return cudaSuccess;
-  if (!in_device_allocation(devPtr, count)) return result(cudaErrorInvalidValue);
-  std::function<void()> work = [=] {
-    expect_device_memory("cudaMemsetAsync", devPtr, count);
-    std::memset(devPtr, value, count);
-  };
-  return result(submit(stream, work));
-}
-
-cudaError_t cudaStreamCreateWithFlags(cudaStream_t* pStream, unsigned int flags) {
-  if (pStream == nullptr || (flags & ~static_cast<unsigned>(cudaStreamNonBlocking)) != 0)
-    return result(cudaErrorInvalidValue);
-  auto* stream = new CUstream_st;
-  stream->flags = flags;
-  stream->device = current_device;
-  runtime_state& s = state();
-  const std::lock_guard lock(s.mutex);
-  s.streams.insert(stream);
-  *pStream = stream;
-  return cudaSuccess;
-}
-
-cudaError_t cudaStreamDestroy(cudaStream_t stream) {
-  runtime_state& s = state();
-  const std::lock_guard lock(s.mutex);
-  if (is_default_stream(stream) || s.streams.erase(stream) == 0) return result(cudaErrorInvalidResourceHandle);
-  delete stream;
-  return cudaSuccess;
-}
-
-// Work runs when it is submitted, so there is nothing to wait for; but a capturing stream cannot
-// be waited on, and asking invalidates its capture.
-cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
-  runtime_state& s = state();
-  const std::lock_guard lock(s.mutex);
-  if (!known_stream(s, stream)) return result(cudaErrorInvalidResourceHandle);
-  if (is_default_stream(stream) || stream->capture == cudaStreamCaptureStatusNone) return cudaSuccess;
-  stream->capture = cudaStreamCaptureStatusInvalidated;
-  return result(cudaErrorStreamCaptureUnsupported);
-}
-
-cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode mode) {
-  if (mode != cudaStreamCaptureModeGlobal && mode != cudaStreamCaptureModeThreadLocal &&
-      mode != cudaStreamCaptureModeRelaxed)
-    return result(cudaErrorInvalidValue);
-  runtime_state& s = state();
-  const std::lock_guard lock(s.mutex);
-  if (!known_stream(s, stream)) return result(cudaErrorInvalidResourceHandle);
-  if (is_default_stream(stream)) return result(cudaErrorStreamCaptureUnsupported);
-  if (stream->capture != cudaStreamCaptureStatusNone) return result(cudaErrorIllegalState);
-  stream->capture = cudaStreamCaptureStatusActive;
-  stream->mode = mode;
-  stream->capturing_thread = std::this_thread::get_id();
-  stream->recorded.clear();
-  return cudaSuccess;
-}
-
-cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus* pCaptureStatus) {
-  if (pCaptureStatus == nullptr) return result(cudaErrorInvalidValue);
-  runtime_state& s = state();
-  const std::lock_guard lock(s.mutex);
-  if (!known_stream(s, stream)) return result(cudaErrorInvalidResourceHandle);
-  if (is_legacy_stream(stream) && breaks_blocking_capture(s)) return result(cudaErrorStreamCaptureImplicit);
-  *pCaptureStatus = is_default_stream(stream) ? cudaStreamCaptureStatusNone : stream->capture;
-  return cudaSuccess;
-}
-
-cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* pGraph) {
-  if (pGraph == nullptr) return result(cudaErrorInvalidValue);
-  runtime_state& s = state();
-  const std::lock_guard lock(s.mutex);
-  if (!known_stream(s, stream)) return result(cudaErrorInvalidResourceHandle);
-  if (is_default_stream(stream) || stream->capture == cudaStreamCaptureStatusNone) return result(cudaErrorIllegalState);
-  if (stream->mode != cudaStreamCaptureModeRelaxed && stream->capturing_thread != std::this_thread::get_id())
-    return result(cudaErrorStreamCaptureWrongThread);
-  const bool invalidated = stream->capture == cudaStreamCaptureStatusInvalidated;
-  stream->capture = cudaStreamCaptureStatusNone;
-  work_list recorded = std::move(stream->recorded);
-  stream->recorded.clear();
-  if (invalidated) {
-    *pGraph = nullptr;
-    return result(cudaErrorStreamCaptureInvalidated);
-  }
-  *pGraph = new CUgraph_st{std::move(recorded)};
-  return cudaSuccess;
-}
-
-cudaError_t cudaGraphInstantiate(cudaGraphExec_t* pGraphExec, cudaGraph_t graph, unsigned long long /*flags*/) {
-  if (pGraphExec == nullptr || graph == nullptr) return result(cudaErrorInvalidValue);
-  *pGraphExec = new CUgraphExec_st{graph->work};
-  return cudaSuccess;
-}
-
-// Into a capturing stream the graph's work is captured in turn, as CUDA nests a child graph.
-cudaError_t cudaGraphLaunch(cudaGraphExec_t graphExec, cudaStream_t stream) {
-  if (graphExec == nullptr) return result(cudaErrorInvalidValue);
-  for (const auto& work : graphExec->work) {
-    std::function<void()> copy = work;
-    if (const cudaError_t error = submit(stream, copy); error != cudaSuccess) return result(error);
-  }
-  return cudaSuccess;
-}
-
-cudaError_t cudaGraphExecDestroy(cudaGraphExec_t graphExec) {
-  if (graphExec == nullptr) return result(cudaErrorInvalidValue);
-  delete graphExec;
-  return cudaSuccess;
-}
-
-cudaError_t cudaGraphDestroy(cudaGraph_t graph) {
-  if (graph == nullptr) return result(cudaErrorInvalidValue);
-  delete graph;
   return cudaSuccess;
 }
 
