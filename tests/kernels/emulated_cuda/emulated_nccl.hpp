@@ -1,4 +1,4 @@
-// What the emulated NCCL (emulated_nccl.cpp) offers tests beyond NCCL's own API.
+// What the emulated NCCL (emulated_nccl_*.cpp) offers tests beyond NCCL's own API.
 #pragma once
 
 #include <nccl.h>

@@ -1,4 +1,4 @@
-// NCCL's datatypes and reductions as the emulated NCCL (emulated_nccl.cpp) computes them: element by
+// NCCL's datatypes and reductions as the emulated NCCL (emulated_nccl_meetings.cpp) computes them: element by
 // element over the ranks' inputs in rank order, so every rank of a collective gets the same bits.
 #pragma once
 
