@@ -33,42 +33,33 @@ enum class wait_state { runnable, block_barrier, warp_barrier, finished };
 
 namespace ctx = boost::context;
 
-// Dynamic shared memory against a guard page above it: a kernel writing or reading past what its launch
-// asked for (rounded up to 16 bytes) crashes at the access instead of corrupting the emulator.
-class guarded_shared_memory {
+// `bytes` of memory next to an inaccessible page, so that running off that end crashes at the access:
+// above the memory for dynamic shared memory (a kernel overrunning what its launch asked for would
+// otherwise corrupt the emulator), below it for fiber stacks (which grow down).
+class guarded_memory {
  public:
-  guarded_shared_memory() {
-    void* p = mmap(nullptr, max_shared_bytes + guard_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  enum class guard_at { end, start };
+  guarded_memory(std::size_t bytes, guard_at where) : bytes_(bytes) {
+    void* p = mmap(nullptr, bytes + guard_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) throw std::bad_alloc();
-    base_ = static_cast<char*>(p);
-    mprotect(base_ + max_shared_bytes, guard_bytes, PROT_NONE);
+    mapping_ = static_cast<char*>(p);
+    memory_ = where == guard_at::start ? mapping_ + guard_bytes : mapping_;
+    mprotect(where == guard_at::start ? mapping_ : mapping_ + bytes, guard_bytes, PROT_NONE);
   }
-  guarded_shared_memory(const guarded_shared_memory&) = delete;
-  guarded_shared_memory& operator=(const guarded_shared_memory&) = delete;
-  ~guarded_shared_memory() { munmap(base_, max_shared_bytes + guard_bytes); }
-  /// `bytes` (at most 48 KiB) ending at the guard page, 16-byte aligned.
-  char* ending_at_guard(std::size_t bytes) const { return base_ + max_shared_bytes - (bytes + 15) / 16 * 16; }
+  guarded_memory(const guarded_memory&) = delete;
+  guarded_memory& operator=(const guarded_memory&) = delete;
+  ~guarded_memory() { munmap(mapping_, bytes_ + guard_bytes); }
+  char* begin() const { return memory_; }
+  char* end() const { return memory_ + bytes_; }
 
  private:
-  char* base_ = nullptr;
+  std::size_t bytes_;
+  char* mapping_ = nullptr;
+  char* memory_ = nullptr;
 };
 
-// A fiber stack with a guard page below it.
-class guarded_stack {
- public:
-  guarded_stack() {
-    void* p = mmap(nullptr, guard_bytes + fiber_stack_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) throw std::bad_alloc();
-    base_ = static_cast<char*>(p);
-    mprotect(base_, guard_bytes, PROT_NONE);
-  }
-  guarded_stack(const guarded_stack&) = delete;
-  guarded_stack& operator=(const guarded_stack&) = delete;
-  ~guarded_stack() { munmap(base_, guard_bytes + fiber_stack_bytes); }
-  char* top() const { return base_ + guard_bytes + fiber_stack_bytes; }
-
- private:
-  char* base_ = nullptr;
+struct guarded_stack : guarded_memory {
+  guarded_stack() : guarded_memory(fiber_stack_bytes, guard_at::start) {}
 };
 
 // Hands out stacks kept for the life of the thread: a grid starts a fiber per CUDA thread, and fresh
@@ -81,7 +72,7 @@ class reused_stacks {
     while (pool_.size() <= index_) pool_.push_back(std::make_unique<guarded_stack>());
     ctx::stack_context stack;
     stack.size = fiber_stack_bytes;
-    stack.sp = pool_[index_]->top();  // stacks grow down
+    stack.sp = pool_[index_]->end();  // stacks grow down
     return stack;
   }
   void deallocate(ctx::stack_context&) noexcept {}
@@ -124,7 +115,7 @@ struct block_run {
 
 thread_local block_run* active = nullptr;
 thread_local std::vector<std::unique_ptr<guarded_stack>> stacks;
-thread_local std::unique_ptr<guarded_shared_memory> shared_memory;
+thread_local std::unique_ptr<guarded_memory> shared_memory;  // this thread's blocks' dynamic shared memory
 
 block_run& running() {
   if (active == nullptr) throw std::logic_error("emulated CUDA: a device function was called outside a kernel");
@@ -257,8 +248,9 @@ void run_grid(const launch_shape& shape, const std::function<void()>& body) {
   run.block_shape = shape.block;
   run.grid_shape = shape.grid;
   run.body = &body;
-  if (!shared_memory) shared_memory = std::make_unique<guarded_shared_memory>();
-  run.dynamic_shared = shared_memory->ending_at_guard(shape.dynamic_shared_bytes);
+  if (!shared_memory) shared_memory = std::make_unique<guarded_memory>(max_shared_bytes, guarded_memory::guard_at::end);
+  // Ending at the guard page, 16-byte aligned as CUDA aligns it.
+  run.dynamic_shared = shared_memory->end() - (shape.dynamic_shared_bytes + 15) / 16 * 16;
   run.dynamic_shared_bytes = shape.dynamic_shared_bytes;
   active = &run;
   struct reset_active {
