@@ -179,10 +179,10 @@ template <class T>
 void expect_device_pointer(const T& value, int device, const std::string& where) {
   if constexpr (std::is_pointer_v<T>) {
     if (value == nullptr) return;
-    const int owner = allocation_gpu(value);
-    if (owner < 0) throw std::runtime_error("emulated CUDA: kernel " + where + " is not device memory (a host pointer, or freed)");
-    if (owner != device)
-      throw std::runtime_error("emulated CUDA: kernel " + where + " is on GPU " + std::to_string(owner) +
+    const std::optional<int> owner = allocation_gpu(value);
+    if (!owner) throw std::runtime_error("emulated CUDA: kernel " + where + " is not device memory (a host pointer, or freed)");
+    if (*owner != device)
+      throw std::runtime_error("emulated CUDA: kernel " + where + " is on GPU " + std::to_string(*owner) +
                                ", the kernel runs on GPU " + std::to_string(device));
   } else if constexpr (std::is_aggregate_v<T> && std::is_class_v<T>) {
     std::size_t field = 0;
@@ -214,11 +214,12 @@ void operator|(const pending_launch<Params...>& launch, std::tuple<Args...> args
     return;
   }
   // CUDA refuses a launch into a stream of another GPU than the current one.
-  const int device = stream_gpu(launch.config.stream);
-  if (device != current_gpu()) {
+  const std::optional<int> stream_device = stream_gpu(launch.config.stream);
+  if (stream_device != current_gpu()) {
     set_last_error(cudaErrorInvalidResourceHandle);
     return;
   }
+  const int device = *stream_device;
   auto params = std::apply([](auto&... a) { return std::tuple<std::decay_t<Params>...>(a...); }, args);
   enqueue(launch.config.stream, [kernel = launch.kernel, shape = launch.config.shape, params, device] {
     expect_device_pointers(params, device);  // when it runs: a graph replay may outlive the buffers

@@ -53,8 +53,8 @@ void expect_device_memory(const char* what, const void* data, std::size_t bytes,
     throw std::runtime_error(std::string("emulated cublasGemmEx: ") + what + " (" + std::to_string(bytes) +
                              " bytes as its dimensions and leading dimension give) is not inside one live cudaMalloc "
                              "allocation");
-  if (const int owner = glm4::emulated_cuda::allocation_gpu(data); owner != device)
-    throw std::runtime_error(std::string("emulated cublasGemmEx: ") + what + " is on GPU " + std::to_string(owner) +
+  if (const std::optional<int> owner = glm4::emulated_cuda::allocation_gpu(data); owner != device)
+    throw std::runtime_error(std::string("emulated cublasGemmEx: ") + what + " is on GPU " + std::to_string(*owner) +
                              ", the handle's GPU is " + std::to_string(device));
 }
 

@@ -87,11 +87,11 @@ ncclResult_t known_type(ncclDataType_t type, const std::string& call) {
 }
 
 ncclResult_t stream_of_rank(const ncclComm& comm, cudaStream_t stream, const std::string& call) {
-  const int stream_on = stream_gpu(stream);
+  const std::optional<int> stream_on = stream_gpu(stream);
   if (stream_on == comm.gpu) return ncclSuccess;
   return refuse(ncclInvalidArgument,
                 call + " on rank " + std::to_string(comm.rank) + " (GPU " + std::to_string(comm.gpu) +
-                    "): the stream " + (stream_on < 0 ? "is unknown" : "is GPU " + std::to_string(stream_on) + "'s"));
+                    "): the stream " + (!stream_on ? "is unknown" : "is GPU " + std::to_string(*stream_on) + "'s"));
 }
 
 // --- Stream work ---
@@ -121,10 +121,10 @@ void exchange::finish() {
 
 void exchange::expect_device_memory(const char* call, const char* which, const void* buffer, std::size_t bytes) const {
   if (bytes == 0) return;
-  const int owner = allocation_gpu(buffer);
+  const std::optional<int> owner = allocation_gpu(buffer);
   if (owner == gpu_ && in_device_allocation(buffer, bytes)) return;
-  const std::string why = owner < 0       ? "is in no cudaMalloc allocation"
-                          : owner != gpu_ ? "is memory of GPU " + std::to_string(owner)
+  const std::string why = !owner          ? "is in no cudaMalloc allocation"
+                          : owner != gpu_ ? "is memory of GPU " + std::to_string(*owner)
                                           : "runs past the end of its cudaMalloc allocation";
   throw std::runtime_error(error_prefix + std::string(call) + " on rank " + std::to_string(rank_) + " (GPU " +
                            std::to_string(gpu_) + "): its " + which + " (" + std::to_string(bytes) + " bytes at " +

@@ -143,17 +143,18 @@ int emulated_gpu_count() {
 
 int current_gpu() { return current_device; }
 
-int stream_gpu(cudaStream_t stream) {
+std::optional<int> stream_gpu(cudaStream_t stream) {
   if (is_default_stream(stream)) return current_device;
   const runtime_state& s = state();
   const std::lock_guard lock(state().mutex);
-  return s.streams.count(stream) != 0 ? stream->device : -1;
+  if (s.streams.count(stream) == 0) return std::nullopt;
+  return stream->device;
 }
 
-int allocation_gpu(const void* address) {
+std::optional<int> allocation_gpu(const void* address) {
   const runtime_state& s = state();
   const std::lock_guard lock(state().mutex);
-  if (!inside_allocation(s, address, 1)) return -1;
+  if (!inside_allocation(s, address, 1)) return std::nullopt;
   return std::prev(s.allocations.upper_bound(reinterpret_cast<std::uintptr_t>(address)))->second.device;
 }
 

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <functional>
+#include <optional>
 
 namespace glm4::emulated_cuda {
 
@@ -33,9 +34,9 @@ int parse_emulated_gpu_count(const char* text);
 int emulated_gpu_count();
 /// This thread's current GPU (cudaSetDevice).
 int current_gpu();
-/// The GPU a stream was made on (the current one for the default streams); -1 for an unknown stream.
-int stream_gpu(cudaStream_t stream);
-/// The GPU whose cudaMalloc holds `address`, or -1 when none does.
-int allocation_gpu(const void* address);
+/// The GPU a stream was made on (the current one for the default streams); none for an unknown stream.
+std::optional<int> stream_gpu(cudaStream_t stream);
+/// The GPU whose cudaMalloc holds `address`; none when no allocation does.
+std::optional<int> allocation_gpu(const void* address);
 
 }  // namespace glm4::emulated_cuda
