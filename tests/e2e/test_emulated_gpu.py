@@ -3,7 +3,8 @@ command line linked against tests/kernels/emulated_cuda instead of the CUDA libr
 A server laid on cuda:0 plans its memory on the GPU, answers concurrent requests (streamed and not, chat and
 completions), replays its decode steps as CUDA graphs with the same greedy text as running them directly, and stops
 cleanly on SIGTERM with a stream in flight. A stage split over cuda:0 and cuda:1 (GLM4_EMULATED_GPUS=2) joins its
-NCCL group through the actors' messages and serves, with and without graphs alike. On a GPU the build has no
+NCCL group through the actors' messages, serves with and without graphs alike, and stops cleanly on SIGTERM with a
+stream in flight. On a GPU the build has no
 kernel image for (GLM4_EMULATED_SM=70), doctor and serve say so, and how to rebuild, before anything runs; a layout
 the GPU's 8 GiB cannot hold is refused before loading, with the sizes and what to change. The text is not compared with a CPU server's: BF16 GEMM inputs on the
 GPU round differently, and greedy picks may differ where two logits are close."""
@@ -118,3 +119,9 @@ def test_a_layout_the_gpu_cannot_hold_is_refused_before_loading(model_dir, tmp_p
     assert serve.returncode != 0, serve
     assert "cuda:0 (glm4 host emulation)" in serve.stderr and need in serve.stderr, serve.stderr
     assert advice in serve.stderr, serve.stderr
+
+
+def test_a_stage_over_two_gpus_stops_cleanly_with_a_stream_in_flight(server_factory, tmp_path_factory):
+    server = server_factory("--config", str(gpu_layout(tmp_path_factory, True, '"cuda:0", "cuda:1"')),
+                            executable=EMULATED_GPU_BINARY)
+    check_sigterm_with_a_stream_in_flight(server)
