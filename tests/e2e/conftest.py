@@ -1,11 +1,14 @@
 """Fixtures of the end-to-end tests: the tiny model, made once per session, and glm4-actor servers on loopback.
 
 GLM4_BINARY names the glm4-actor executable (ctest sets it); without it, build/glm4-actor is used.
+GLM4_E2E_SERVE_BINARY and GLM4_E2E_SERVE_LAYOUT, when set, start every server with that executable and (unless the
+test gives its own --config) that cluster.toml.
 """
 
 from __future__ import annotations
 
 import itertools
+import os
 import time
 
 import pytest
@@ -27,9 +30,15 @@ def server_factory(model_dir, tmp_path_factory):
     logs = tmp_path_factory.mktemp("logs")
     counter = itertools.count()
 
+    # The whole file against another build or layout (ctest runs some files on the emulated GPUs this way).
+    default_executable = os.environ.get("GLM4_E2E_SERVE_BINARY")
+    default_layout = os.environ.get("GLM4_E2E_SERVE_LAYOUT")
+
     def start(*extra_args, threads: int = 1, api_key: str | None = None, executable: str | None = None) -> Server:
+        if default_layout and "--config" not in extra_args:
+            extra_args = ("--config", default_layout, *extra_args)
         server = Server(model_dir, logs / f"server-{next(counter)}.log", extra_args, threads=threads,
-                        api_key=api_key, executable=executable)
+                        api_key=api_key, executable=executable or default_executable)
         servers.append(server)
         return server
 
