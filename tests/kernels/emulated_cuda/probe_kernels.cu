@@ -54,6 +54,11 @@ __global__ void cub_sums_kernel(int* out, const int* in) {
   out[1 + threadIdx.x] = before;
 }
 
+__global__ void shared_overrun_kernel() {
+  extern __shared__ float words[];
+  words[threadIdx.x] = 1.0f;
+}
+
 __global__ void fill_kernel(float* out, float value, int count) {
   const int i = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
   if (i < count) out[i] = value;
@@ -80,6 +85,8 @@ void launch_shared_is_poisoned(int* out, std::size_t bytes, cudaStream_t stream)
 }
 
 void launch_cub_sums(int* out, const int* in, cudaStream_t stream) { cub_sums_kernel<<<1, cub_threads, 0, stream>>>(out, in); }
+
+void launch_shared_overrun(cudaStream_t stream) { shared_overrun_kernel<<<1, 32, 64, stream>>>(); }
 
 void launch_fill(float* out, float value, int count, int threads, cudaStream_t stream) {
   fill_kernel<<<(count + threads - 1) / threads, threads, 0, stream>>>(out, value, count);

@@ -21,6 +21,8 @@ void launch_shared_is_poisoned(int* out, std::size_t bytes, cudaStream_t stream)
 /// out[0] = block sum by cub::BlockReduce (thread 0), out[1 + t] = exclusive prefix sums by cub::BlockScan.
 void launch_cub_sums(int* out, const int* in, cudaStream_t stream);
 inline constexpr int cub_threads = 64;
+/// Writes 32 floats into 64 bytes of dynamic shared memory: past what the launch asked for.
+void launch_shared_overrun(cudaStream_t stream);
 /// out[i] = value for every i < count; one thread per element.
 void launch_fill(float* out, float value, int count, int threads, cudaStream_t stream);
 
