@@ -34,9 +34,7 @@
 #define __global__
 #define __device__
 #define __host__
-// A thread runs one block at a time, so a function-local static is the block's shared memory; per
-// thread, since GPUs (threads of the test) run kernels at the same time.
-#define __shared__ static thread_local
+// __shared__ never reaches here: rewrite_launches.cmake turns every use into per-thread storage.
 #define __forceinline__ inline
 #define __launch_bounds__(...)
 #define __CUDACC_VER_MAJOR__ (CUDART_VERSION / 1000)
