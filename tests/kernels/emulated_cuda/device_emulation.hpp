@@ -53,8 +53,8 @@ T __shfl_sync(unsigned mask, T value, int source_lane, int width = 32) {
   static_assert(sizeof(T) <= 8 && std::is_trivially_copyable_v<T>);
   const unsigned lane = ::glm4::emulated_cuda::lane_id();
   // As on the GPU, the source lane is taken modulo the width (a negative one too).
-  const unsigned source =
-      (lane & ~static_cast<unsigned>(width - 1)) + (static_cast<unsigned>(source_lane) & static_cast<unsigned>(width - 1));
+  const unsigned segment_mask = static_cast<unsigned>(width - 1);
+  const unsigned source = (lane & ~segment_mask) + (static_cast<unsigned>(source_lane) & segment_mask);
   std::uint64_t bits = 0;
   std::memcpy(&bits, &value, sizeof(T));
   bits = ::glm4::emulated_cuda::exchange_in_warp(mask, bits, source);
@@ -178,7 +178,8 @@ void expect_device_pointer(const T& value, int device, const std::string& where)
   if constexpr (std::is_pointer_v<T>) {
     if (value == nullptr) return;
     const std::optional<int> owner = allocation_gpu(value);
-    if (!owner) throw std::runtime_error("emulated CUDA: kernel " + where + " is not device memory (a host pointer, or freed)");
+    if (!owner)
+      throw std::runtime_error("emulated CUDA: kernel " + where + " is not device memory (a host pointer, or freed)");
     if (*owner != device)
       throw std::runtime_error("emulated CUDA: kernel " + where + " is on GPU " + std::to_string(*owner) +
                                ", the kernel runs on GPU " + std::to_string(device));

@@ -152,9 +152,10 @@ std::string describe_deadlock(const block_run& run) {
     at_warp += f.state == wait_state::warp_barrier;
     finished += f.state == wait_state::finished;
   }
-  return "emulated CUDA: a __syncthreads or warp barrier not every thread reaches, in block (" + std::to_string(run.block.x) + "," + std::to_string(run.block.y) + "," +
-         std::to_string(run.block.z) + "): " + std::to_string(at_block) + " threads at __syncthreads, " +
-         std::to_string(at_warp) + " at a warp barrier, " + std::to_string(finished) + " finished";
+  return "emulated CUDA: a __syncthreads or warp barrier not every thread reaches, in block (" +
+         std::to_string(run.block.x) + "," + std::to_string(run.block.y) + "," + std::to_string(run.block.z) + "): " +
+         std::to_string(at_block) + " threads at __syncthreads, " + std::to_string(at_warp) + " at a warp barrier, " +
+         std::to_string(finished) + " finished";
 }
 
 // Runs the ready threads, and those they release from warp barriers, until each waits or finishes.

@@ -134,7 +134,8 @@ TEST_CASE("emulated kernels: another GPU's stream or memory is refused, as witho
   cudaStreamDestroy(gpu0_stream);
 }
 
-TEST_CASE("emulated kernels: a captured launch runs at each graph launch with its captured arguments", "[emulated_cuda]") {
+TEST_CASE("emulated kernels: a captured launch runs at each graph launch with its captured arguments",
+          "[emulated_cuda]") {
   cudaStream_t stream = nullptr;
   REQUIRE(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking) == cudaSuccess);
   const device_vector<float> out(std::vector<float>(8, 0.0f));

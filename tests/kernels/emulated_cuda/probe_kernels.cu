@@ -70,7 +70,9 @@ void launch_block_sum(float* out, const float* in, int blocks, int threads, bool
   block_sum_kernel<<<blocks, threads, threads * sizeof(float), stream>>>(out, in, with_barriers);
 }
 
-void launch_divergent_barrier(int threads, cudaStream_t stream) { divergent_barrier_kernel<<<1, threads, 0, stream>>>(); }
+void launch_divergent_barrier(int threads, cudaStream_t stream) {
+  divergent_barrier_kernel<<<1, threads, 0, stream>>>();
+}
 
 void launch_warp_sum(float* out, const float* in, int width, cudaStream_t stream) {
   warp_sum_kernel<<<1, 32, 0, stream>>>(out, in, width);
@@ -84,7 +86,9 @@ void launch_shared_is_poisoned(int* out, std::size_t bytes, cudaStream_t stream)
   shared_is_poisoned_kernel<<<2, 32, bytes, stream>>>(out, static_cast<int>(bytes / sizeof(float)));
 }
 
-void launch_cub_sums(int* out, const int* in, cudaStream_t stream) { cub_sums_kernel<<<1, cub_threads, 0, stream>>>(out, in); }
+void launch_cub_sums(int* out, const int* in, cudaStream_t stream) {
+  cub_sums_kernel<<<1, cub_threads, 0, stream>>>(out, in);
+}
 
 void launch_shared_overrun(cudaStream_t stream) { shared_overrun_kernel<<<1, 32, 64, stream>>>(); }
 
