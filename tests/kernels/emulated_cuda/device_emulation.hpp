@@ -12,6 +12,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -73,23 +74,25 @@ T __shfl_xor_sync(unsigned mask, T value, int lane_mask, int width = 32) {
   return __shfl_sync(mask, value, static_cast<int>(within), width);
 }
 
-// Threads of a block never run at the same time, so read-modify-write is atomic.
+// Atomic operations, so that the racecheck tests' ThreadSanitizer tells them from plain read-modify-writes.
 template <class T>
 T atomicAdd(T* address, T value) {
-  const T old = *address;
-  *address = old + value;
-  return old;
+  return std::atomic_ref<T>(*address).fetch_add(value, std::memory_order_relaxed);
 }
 template <class T>
 T atomicMax(T* address, T value) {
-  const T old = *address;
-  if (old < value) *address = value;
+  std::atomic_ref<T> target(*address);
+  T old = target.load(std::memory_order_relaxed);
+  while (old < value && !target.compare_exchange_weak(old, value, std::memory_order_relaxed)) {
+  }
   return old;
 }
 template <class T>
 T atomicMin(T* address, T value) {
-  const T old = *address;
-  if (value < old) *address = value;
+  std::atomic_ref<T> target(*address);
+  T old = target.load(std::memory_order_relaxed);
+  while (value < old && !target.compare_exchange_weak(old, value, std::memory_order_relaxed)) {
+  }
   return old;
 }
 
