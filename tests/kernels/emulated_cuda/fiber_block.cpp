@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/kernels/emulated_cuda/race_detection.hpp"
+
 namespace glm4::emulated_cuda {
 namespace {
 
@@ -108,6 +110,14 @@ struct block_run {
   std::vector<unsigned> shuffle_sources;        // per thread: the lane it reads, or no_shuffle at a plain __syncwarp
   std::vector<std::uint64_t> shuffle_results;  // per thread: what it read, set when its group is released
   std::vector<std::vector<warp_group>> warp_waits;  // per warp
+  // What ThreadSanitizer synchronises on (racecheck tests): the block's start and end, which order it after
+  // the launch and earlier blocks (each thread's start, not a finished thread, orders the next), and
+  // __syncthreads and each warp's __syncwarp.
+  char block_start = 0;
+  char block_end = 0;
+  char block_barrier = 0;
+  std::vector<char> warp_barriers;
+  void* scheduler_race_fiber = nullptr;
   std::deque<unsigned> ready;                 // runnable threads, in the order they run
   const std::function<void()>* body = nullptr;
   std::exception_ptr failure;
@@ -125,20 +135,25 @@ block_run& running() {
 void yield_to_scheduler() {
   block_run& run = running();
   fiber& self = run.fibers[run.current];
+  race_detection::switch_to(run.scheduler_race_fiber, false);
   self.scheduler = std::move(self.scheduler).resume();
 }
 
 ctx::fiber start_thread(block_run& run, unsigned index) {
   return ctx::fiber(std::allocator_arg, reused_stacks(stacks, index), [&run, index](ctx::fiber&& scheduler) {
     run.fibers[index].scheduler = std::move(scheduler);
+    race_detection::leave(&run.block_start);
     try {
       (*run.body)();
     } catch (const ctx::detail::forced_unwind&) {
       throw;  // a suspended thread of an abandoned block is being unwound
     } catch (...) {
+      const race_detection::emulator_work bookkeeping;
       if (!run.failure) run.failure = std::current_exception();
     }
     run.fibers[index].state = wait_state::finished;
+    race_detection::arrive(&run.block_end);
+    race_detection::switch_to(run.scheduler_race_fiber, false);
     return std::move(run.fibers[index].scheduler);
   });
 }
@@ -164,7 +179,19 @@ void run_phase(block_run& run) {
     const unsigned i = run.ready.front();
     run.ready.pop_front();
     run.current = i;
+    race_detection::switch_to(race_detection::fiber_for_slot(i), false);
     run.fibers[i].context = std::move(run.fibers[i].context).resume();
+  }
+}
+
+// Unwinds the threads a failed block leaves suspended, each as itself for ThreadSanitizer.
+void abandon_suspended_threads(block_run& run) {
+  for (unsigned i = 0; i < run.fibers.size(); ++i) {
+    if (!run.fibers[i].context) continue;
+    run.current = i;
+    race_detection::switch_to(race_detection::fiber_for_slot(i), true);
+    run.fibers[i].context = ctx::fiber{};
+    race_detection::switch_to(run.scheduler_race_fiber, true);
   }
 }
 
@@ -201,8 +228,10 @@ void run_block(block_run& run, std::uint64_t block_number) {
   run.shuffle_sources.assign(count, 0);
   run.shuffle_results.assign(count, 0);
   run.warp_waits.assign((count + warp_size - 1) / warp_size, {});
+  run.warp_barriers.assign(run.warp_waits.size(), 0);
   std::memset(run.dynamic_shared, 0xFF, run.dynamic_shared_bytes);  // NaN until written
   run.fresh_shared.clear();
+  race_detection::arrive(&run.block_start);
   for (unsigned i = 0; i < count; ++i) {
     fiber& f = run.fibers[i];
     f.index = {i % run.block_shape.x, i / run.block_shape.x % run.block_shape.y,
@@ -218,7 +247,10 @@ void run_block(block_run& run, std::uint64_t block_number) {
     if (run.failure) std::rethrow_exception(run.failure);
     const bool all_finished = std::all_of(run.fibers.begin(), run.fibers.end(),
                                           [](const fiber& f) { return f.state == wait_state::finished; });
-    if (all_finished) return;
+    if (all_finished) {
+      race_detection::leave(&run.block_end);
+      return;
+    }
     // CUDA leaves a __syncthreads that some threads skip or exit before undefined: refuse it.
     const bool all_at_block_barrier = std::all_of(run.fibers.begin(), run.fibers.end(),
                                                   [](const fiber& f) { return f.state == wait_state::block_barrier; });
@@ -249,6 +281,8 @@ void run_grid(const launch_shape& shape, const std::function<void()>& body) {
   run.block_shape = shape.block;
   run.grid_shape = shape.grid;
   run.body = &body;
+  race_detection::ignore_host_thread();
+  run.scheduler_race_fiber = race_detection::current_fiber();
   if (!shared_memory) shared_memory = std::make_unique<guarded_memory>(max_shared_bytes, guarded_memory::guard_at::end);
   // Ending at the guard page, 16-byte aligned as CUDA aligns it.
   run.dynamic_shared = shared_memory->end() - (shape.dynamic_shared_bytes + 15) / 16 * 16;
@@ -270,7 +304,12 @@ void run_grid(const launch_shape& shape, const std::function<void()>& body) {
   std::uint64_t block_number = 0;
   for (const uint3& block : blocks) {
     run.block = block;
-    run_block(run, block_number++);
+    try {
+      run_block(run, block_number++);
+    } catch (...) {
+      abandon_suspended_threads(run);
+      throw;
+    }
   }
 }
 
@@ -287,21 +326,27 @@ void note_static_shared_memory(void* storage, std::size_t bytes) {
   block_run& run = running();
   if (std::find(run.fresh_shared.begin(), run.fresh_shared.end(), storage) != run.fresh_shared.end()) return;
   run.fresh_shared.push_back(storage);
+  const race_detection::emulator_work refill;
   std::memset(storage, 0xFF, bytes);
 }
 unsigned lane_id() { return running().current % warp_size; }
 
 void sync_threads() {
+  const race_detection::emulator_work bookkeeping;
   block_run& run = running();
+  race_detection::arrive(&run.block_barrier);
   run.fibers[run.current].state = wait_state::block_barrier;
   yield_to_scheduler();
+  race_detection::leave(&run.block_barrier);
 }
 
 namespace {
 
 // A lane arrives at a warp barrier (source_lane is no_shuffle for __syncwarp). The last lane of the group
-// to arrive hands every lane its shuffle result, so lanes read them without a second barrier.
+// to arrive hands every lane its shuffle result, so lanes read them without a second barrier. Only a
+// __syncwarp orders the lanes' memory accesses: CUDA promises no memory ordering for shuffles.
 void arrive_at_warp_barrier(unsigned mask, unsigned source_lane) {
+  const race_detection::emulator_work bookkeeping;  // the run queue and warp groups, shared with the scheduler
   block_run& run = running();
   const unsigned self = run.current;
   const unsigned lane = self % warp_size;
@@ -312,6 +357,9 @@ void arrive_at_warp_barrier(unsigned mask, unsigned source_lane) {
   if (source_lane != no_shuffle && (source_lane >= warp_size || (mask >> source_lane & 1u) == 0))
     throw std::runtime_error("emulated CUDA: a shuffle reads a lane outside its mask");
   run.shuffle_sources[self] = source_lane;
+  const bool orders_memory = source_lane == no_shuffle;
+  const char* warp_barrier = &run.warp_barriers[self / warp_size];
+  if (orders_memory) race_detection::arrive(warp_barrier);
   std::vector<warp_group>& groups = run.warp_waits[self / warp_size];
   auto group = std::find_if(groups.begin(), groups.end(), [&](const warp_group& g) { return g.mask == mask; });
   if (group == groups.end()) group = groups.insert(groups.end(), warp_group{mask, 0});
@@ -319,8 +367,10 @@ void arrive_at_warp_barrier(unsigned mask, unsigned source_lane) {
   if (group->arrived != mask) {
     run.fibers[self].state = wait_state::warp_barrier;
     yield_to_scheduler();  // the last lane to arrive releases this one
+    if (orders_memory) race_detection::leave(warp_barrier);
     return;
   }
+  if (orders_memory) race_detection::leave(warp_barrier);
   groups.erase(group);
   for (unsigned other = 0; other < warp_size; ++other)
     if ((mask >> other & 1u) != 0 && (run.shuffle_sources[base + other] == no_shuffle) != (source_lane == no_shuffle))
