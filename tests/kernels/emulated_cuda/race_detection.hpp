@@ -1,6 +1,6 @@
 // Tells ThreadSanitizer, in a program built with it (the racecheck tests), which emulated CUDA thread runs
-// and where CUDA orders memory between threads: __syncthreads and __syncwarp do; shuffles, and threads of a
-// block running one after another here, do not. Accesses of a block's threads to shared or global memory
+// and where CUDA orders memory between threads: __syncthreads, __syncwarp and a block's start and end do;
+// shuffles, and threads of a block running one after another here, do not. Accesses of a block's threads to shared or global memory
 // that CUDA leaves unordered then get a data-race report, as compute-sanitizer's racecheck gives on a GPU.
 // In a program without ThreadSanitizer every call does nothing.
 #pragma once
@@ -22,7 +22,8 @@ void* current_fiber();
 void* fiber_for_slot(unsigned slot);
 
 /// Says that `to` runs from now on. With `ordered`, all the current one did happens before what `to` does
-/// next (a block's start and end); without, the switch orders nothing (a barrier or shuffle in between).
+/// next (for unwinding a failed block's threads); without, the switch orders nothing, and only arrive and
+/// leave do (the block's start, end and barriers).
 void switch_to(void* to, bool ordered);
 
 /// A thread arriving at `barrier` (release) and leaving it (acquire): what every arriving thread did
