@@ -79,21 +79,22 @@ template <class T>
 T atomicAdd(T* address, T value) {
   return std::atomic_ref<T>(*address).fetch_add(value, std::memory_order_relaxed);
 }
-template <class T>
-T atomicMax(T* address, T value) {
+// Stores `value` where `replaces(old, value)`; returns the old value, as atomicMax and atomicMin do.
+template <class T, class Replaces>
+T atomic_replace_if(T* address, T value, Replaces replaces) {
   std::atomic_ref<T> target(*address);
   T old = target.load(std::memory_order_relaxed);
-  while (old < value && !target.compare_exchange_weak(old, value, std::memory_order_relaxed)) {
+  while (replaces(old, value) && !target.compare_exchange_weak(old, value, std::memory_order_relaxed)) {
   }
   return old;
 }
 template <class T>
+T atomicMax(T* address, T value) {
+  return atomic_replace_if(address, value, [](T old, T v) { return old < v; });
+}
+template <class T>
 T atomicMin(T* address, T value) {
-  std::atomic_ref<T> target(*address);
-  T old = target.load(std::memory_order_relaxed);
-  while (value < old && !target.compare_exchange_weak(old, value, std::memory_order_relaxed)) {
-  }
-  return old;
+  return atomic_replace_if(address, value, [](T old, T v) { return v < old; });
 }
 
 template <class T>
