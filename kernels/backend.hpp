@@ -77,13 +77,15 @@ class backend {
   /// dims from rotary_dim on pass through. positions I32 (T).
   virtual void rotary(tensor& x, const tensor& positions, std::int64_t rotary_dim, float theta) = 0;
 
-  /// Writes k[t], v[t] (T, Hkv, D) F32 into the caches (num_blocks, block_size, Hkv, D) F32 at
-  /// slot slots[t] = block * block_size + offset; slots I32 (T). A negative slot marks a padding
-  /// row: nothing is stored for it.
+  /// Writes k[t], v[t] (T, Hkv, D) F32 into the caches (num_blocks, block_size, Hkv, D) at slot
+  /// slots[t] = block * block_size + offset; slots I32 (T). A negative slot marks a padding row:
+  /// nothing is stored for it. Both caches have one type, F32, F16 or BF16; narrowing rounds to
+  /// nearest even, and F16 clamps to +-f16_max (kernels/dtype.hpp).
   virtual void store_kv(tensor& k_cache, tensor& v_cache, const tensor& k, const tensor& v, const tensor& slots) = 0;
 
   /// out (T, Hq, D) F32: softmax(scale * q . k^T) . v over each row's causal context, read
-  /// through the block tables; query head h uses KV head h / (Hq / Hkv). positions I32 (T).
+  /// through the block tables (caches as in store_kv, widened to F32); query head h uses KV head
+  /// h / (Hq / Hkv). positions I32 (T).
   virtual void paged_attention(tensor& out, const tensor& q, const tensor& k_cache, const tensor& v_cache,
                                const attention_batch& batch, const tensor& positions, float scale) = 0;
 

@@ -43,6 +43,11 @@ inline std::uint16_t f32_to_bf16(float value) {
   return static_cast<std::uint16_t>(bits >> 16);
 }
 
+/// The largest finite F16. Keys and values narrowed into an F16 KV cache are clamped to
+/// [-f16_max, f16_max] (NaN stays NaN): an outlier loses precision instead of becoming inf,
+/// which would turn every score of its row into NaN.
+inline constexpr float f16_max = 65504.0f;
+
 float f16_to_f32(std::uint16_t bits);
 std::uint16_t f32_to_f16(float value);
 

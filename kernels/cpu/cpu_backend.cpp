@@ -98,6 +98,12 @@ void expect_float_type(const tensor& t, const char* what) {
     throw std::invalid_argument(std::string(what) + ": expected F32, F16 or BF16, got " + describe(t));
 }
 
+void expect_kv_cache(const tensor& k_cache, const tensor& v_cache) {
+  expect_float_type(k_cache, "k_cache");
+  if (k_cache.rank() != 4) throw std::invalid_argument("k_cache: expected rank 4, got " + describe(k_cache));
+  expect_shape(v_cache, k_cache.type, k_cache.shape, "v_cache");
+}
+
 void expect_rank(const tensor& t, dtype type, int rank, const char* what) {
   if (t.type != type || t.rank() != rank)
     throw std::invalid_argument(std::string(what) + ": expected " + std::string(dtype_name(type)) + " of rank " +

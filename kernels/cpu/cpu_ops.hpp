@@ -34,6 +34,9 @@ inline constexpr std::int64_t min_parallel_elements = 1 << 15;
 
 /// Throws std::invalid_argument naming `what` unless t is F32, F16 or BF16.
 void expect_float_type(const tensor& t, const char* what);
+/// Throws std::invalid_argument unless k_cache is (num_blocks, block_size, Hkv, D) of F32, F16 or
+/// BF16 and v_cache has its type and shape.
+void expect_kv_cache(const tensor& k_cache, const tensor& v_cache);
 /// Throws std::invalid_argument naming `what` unless t has the given type and rank.
 void expect_rank(const tensor& t, dtype type, int rank, const char* what);
 

@@ -48,6 +48,14 @@ inline float to_f32(f16_bits value) {
 #endif
 }
 
+/// Stores value in the storage type of *dst, rounding to nearest even; F16 clamps to
+/// [-f16_max, f16_max] first (kernels/dtype.hpp).
+inline void narrow_to(float* dst, float value) { *dst = value; }
+inline void narrow_to(bf16_bits* dst, float value) { dst->bits = f32_to_bf16(value); }
+inline void narrow_to(f16_bits* dst, float value) {
+  dst->bits = f32_to_f16(value > f16_max ? f16_max : (value < -f16_max ? -f16_max : value));
+}
+
 #ifdef GLM4_CPU_AVX2
 
 using vec8 = __m256;
@@ -124,8 +132,9 @@ inline float hsum8(vec8 v) {
 
 #endif
 
-/// Dot product of n floats, FP32 accumulation in eight lanes.
-inline float dot_f32(const float* a, const float* b, std::int64_t n) {
+/// Dot product of n floats with n stored elements of b (F32, F16 or BF16 widened), FP32
+/// accumulation in eight lanes.
+template <class W> inline float dot_f32(const float* a, const W* b, std::int64_t n) {
   vec8 acc0 = zero8(), acc1 = zero8();
   std::int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
@@ -134,16 +143,16 @@ inline float dot_f32(const float* a, const float* b, std::int64_t n) {
   }
   for (; i + 8 <= n; i += 8) acc0 = fma8(load8(a + i), load8(b + i), acc0);
   float sum = hsum8(add8(acc0, acc1));
-  for (; i < n; ++i) sum += a[i] * b[i];
+  for (; i < n; ++i) sum += a[i] * to_f32(b[i]);
   return sum;
 }
 
-/// y[i] += a * x[i] for n floats.
-inline void axpy_f32(float* y, float a, const float* x, std::int64_t n) {
+/// y[i] += a * x[i] for n floats; x stored as F32, F16 or BF16.
+template <class W> inline void axpy_f32(float* y, float a, const W* x, std::int64_t n) {
   const vec8 scale = splat8(a);
   std::int64_t i = 0;
   for (; i + 8 <= n; i += 8) store8(y + i, fma8(scale, load8(x + i), load8(y + i)));
-  for (; i < n; ++i) y[i] += a * x[i];
+  for (; i < n; ++i) y[i] += a * to_f32(x[i]);
 }
 
 }  // namespace glm4::kernels::cpu

@@ -33,6 +33,7 @@ namespace glm4::kernels {
 
 // Argument checks shared with the CPU backend: same exceptions, same messages.
 using cpu::expect_float_type;
+using cpu::expect_kv_cache;
 using cpu::expect_rank;
 
 namespace cuda {
@@ -277,23 +278,21 @@ void cuda_backend::rotary(tensor& x, const tensor& positions, std::int64_t rotar
 }
 
 void cuda_backend::store_kv(tensor& k_cache, tensor& v_cache, const tensor& k, const tensor& v, const tensor& slots) {
-  expect_rank(k_cache, dtype::f32, 4, "k_cache");
-  expect_shape(v_cache, dtype::f32, k_cache.shape, "v_cache");
+  expect_kv_cache(k_cache, v_cache);
   expect_rank(k, dtype::f32, 3, "store_kv k");
   expect_shape(v, dtype::f32, k.shape, "store_kv v");
   expect_shape(slots, dtype::i32, {k.dim(0)}, "store_kv slots");
   if (k.dim(1) != k_cache.dim(2) || k.dim(2) != k_cache.dim(3))
     throw std::invalid_argument("store_kv: k " + describe(k) + " does not match the cache " + describe(k_cache));
   activate();
-  launch_store_kv(k_cache.as<float>(), v_cache.as<float>(), k.as<float>(), v.as<float>(), slots.as<std::int32_t>(),
+  launch_store_kv(k_cache.data, v_cache.data, k_cache.type, k.as<float>(), v.as<float>(), slots.as<std::int32_t>(),
                   k.dim(0), k.dim(1) * k.dim(2), k_cache.dim(0) * k_cache.dim(1), stream_);
 }
 
 void cuda_backend::paged_attention(tensor& out, const tensor& q, const tensor& k_cache, const tensor& v_cache,
                                    const attention_batch& batch, const tensor& positions, float scale) {
   const auto fail = [](const std::string& what) { throw std::invalid_argument("paged_attention: " + what); };
-  expect_rank(k_cache, dtype::f32, 4, "k_cache");
-  expect_shape(v_cache, dtype::f32, k_cache.shape, "v_cache");
+  expect_kv_cache(k_cache, v_cache);
   expect_rank(q, dtype::f32, 3, "paged_attention q");
   expect_shape(out, dtype::f32, q.shape, "paged_attention out");
   const std::int64_t num_seqs = batch.num_seqs;
@@ -311,8 +310,9 @@ void cuda_backend::paged_attention(tensor& out, const tensor& q, const tensor& k
   paged_attention_args args;
   args.out = out.as<float>();
   args.q = q.as<float>();
-  args.k_cache = k_cache.as<float>();
-  args.v_cache = v_cache.as<float>();
+  args.k_cache = k_cache.data;
+  args.v_cache = v_cache.data;
+  args.cache_type = k_cache.type;
   args.query_start = batch.query_start.as<std::int32_t>();
   args.context_len = batch.context_len.as<std::int32_t>();
   args.block_table = batch.block_table.as<std::int32_t>();

@@ -5,6 +5,7 @@
 
 #include "kernels/cuda/attention_rows.cuh"
 #include "kernels/cuda/cuda_check.hpp"
+#include "kernels/cuda/kv_element.cuh"
 
 namespace glm4::kernels::cuda {
 namespace {
@@ -48,7 +49,7 @@ __device__ float* partial_record(const paged_attention_args& a, std::int64_t t, 
 // against the whole query row, then every lane adds the weighted values into the dims it owns
 // (lane, lane + 32, ...). Unsplit, the block writes the output; split, its piece's state, which
 // merge_pieces_kernel combines.
-template <int DimsPerLane, int Tile>
+template <class KV, int DimsPerLane, int Tile>
 __global__ void __launch_bounds__(max_warps * warp_size) grouped_attention_kernel(paged_attention_args a) {
   extern __shared__ long long shared_words[];
   const int head_dim = static_cast<int>(a.head_dim);
@@ -68,6 +69,8 @@ __global__ void __launch_bounds__(max_warps * warp_size) grouped_attention_kerne
   const std::int64_t first_key = a.splits > 1 ? split * a.keys_per_split : 0;
   const std::int64_t end_key = a.splits > 1 ? min(context, first_key + a.keys_per_split) : context;
   const std::int64_t slot_stride = a.num_kv_heads * head_dim, kv_offset = g * head_dim;
+  const KV* k_cache = static_cast<const KV*>(a.k_cache);
+  const KV* v_cache = static_cast<const KV*>(a.v_cache);
 
   float m[max_heads_per_warp], l[max_heads_per_warp], acc[max_heads_per_warp][DimsPerLane];
 #pragma unroll
@@ -93,8 +96,8 @@ __global__ void __launch_bounds__(max_warps * warp_size) grouped_attention_kerne
         const int i = base + u * stride;
         const long long slot = i < count ? slots[i / head_dim] : -1;
         const std::int64_t at = slot * slot_stride + kv_offset + i % head_dim;
-        key_part[u] = slot >= 0 ? a.k_cache[at] : 0.0f;
-        value_part[u] = slot >= 0 ? a.v_cache[at] : 0.0f;
+        key_part[u] = slot >= 0 ? widen(k_cache[at]) : 0.0f;
+        value_part[u] = slot >= 0 ? widen(v_cache[at]) : 0.0f;
       }
 #pragma unroll
       for (int u = 0; u < 4; ++u) {
@@ -198,11 +201,11 @@ __global__ void merge_pieces_kernel(paged_attention_args a) {
   }
 }
 
-template <int DimsPerLane, int Tile>
+template <class KV, int DimsPerLane, int Tile>
 void launch(const paged_attention_args& args, cudaStream_t stream) {
   const int warps = warps_for(args.num_heads / args.num_kv_heads);
   const std::size_t bytes = shared_bytes(Tile, args.head_dim, warps);
-  grouped_attention_kernel<DimsPerLane, Tile>
+  grouped_attention_kernel<KV, DimsPerLane, Tile>
       <<<static_cast<unsigned>(args.num_tokens * args.num_kv_heads * args.splits), warps * warp_size, bytes, stream>>>(args);
   CUDA_CHECK(cudaGetLastError());
   if (args.splits > 1) {
@@ -230,9 +233,13 @@ void launch_grouped_attention(const paged_attention_args& args, cudaStream_t str
   if (args.splits < 1 || (args.splits > 1 && (args.partials == nullptr || args.keys_per_split <= 0 ||
                                               args.keys_per_split % grouped_attention_tile(args.head_dim) != 0)))
     throw std::invalid_argument("launch_grouped_attention: a split needs whole tiles per piece and room for the pieces");
-  // Tiles of 32 keys (one per lane) up to head_dim 128; 16 beyond, to stay within 48 KiB.
-  if (args.head_dim <= 128) launch<4, 32>(args, stream);
-  else launch<8, 16>(args, stream);
+  // Tiles of 32 keys (one per lane) up to head_dim 128; 16 beyond, to stay within 48 KiB. The tile
+  // is staged in F32 whatever the cache holds.
+  visit_kv_type(args.cache_type, "launch_grouped_attention", [&](auto tag) {
+    using KV = typename decltype(tag)::type;
+    if (args.head_dim <= 128) launch<KV, 4, 32>(args, stream);
+    else launch<KV, 8, 16>(args, stream);
+  });
 }
 
 }  // namespace glm4::kernels::cuda

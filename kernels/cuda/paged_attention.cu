@@ -6,6 +6,7 @@
 #include "kernels/cuda/attention_rows.cuh"
 #include "kernels/cuda/cuda_check.hpp"
 #include "kernels/cuda/grouped_attention.cuh"
+#include "kernels/cuda/kv_element.cuh"
 
 namespace glm4::kernels::cuda {
 namespace {
@@ -17,6 +18,7 @@ constexpr int dims_per_lane = static_cast<int>(max_attention_head_dim / warp_siz
 // One block per (row, query head). Each warp walks every num_warps-th key of the context with its
 // own online softmax (running max m, running sum l, accumulator spread over the lanes: lane owns
 // dims lane, lane + 32, ...); the warps' partial results are then merged through shared memory.
+template <class KV>
 __global__ void __launch_bounds__(num_warps * warp_size) paged_attention_kernel(paged_attention_args a) {
   extern __shared__ float shared[];
   const std::int64_t head_dim = a.head_dim;
@@ -52,13 +54,13 @@ __global__ void __launch_bounds__(num_warps * warp_size) paged_attention_kernel(
   for (std::int64_t j = warp; j < context; j += num_warps) {
     const std::int64_t slot = slot_of_key(a, s, j);
     if (slot < 0) continue;  // uniform across the warp
-    const float* key = a.k_cache + slot * slot_stride + head_offset;
-    const float* value = a.v_cache + slot * slot_stride + head_offset;
+    const KV* key = static_cast<const KV*>(a.k_cache) + slot * slot_stride + head_offset;
+    const KV* value = static_cast<const KV*>(a.v_cache) + slot * slot_stride + head_offset;
     float partial = 0.0f;
 #pragma unroll
     for (int c = 0; c < dims_per_lane; ++c) {
       const std::int64_t d = lane + c * warp_size;
-      if (d < head_dim) partial += query[d] * key[d];
+      if (d < head_dim) partial += query[d] * widen(key[d]);
     }
 #pragma unroll
     for (int offset = warp_size / 2; offset > 0; offset /= 2) partial += __shfl_xor_sync(0xffffffffu, partial, offset);
@@ -70,7 +72,7 @@ __global__ void __launch_bounds__(num_warps * warp_size) paged_attention_kernel(
 #pragma unroll
     for (int c = 0; c < dims_per_lane; ++c) {
       const std::int64_t d = lane + c * warp_size;
-      if (d < head_dim) acc[c] = acc[c] * correction + p * value[d];
+      if (d < head_dim) acc[c] = acc[c] * correction + p * widen(value[d]);
     }
     m = new_m;
   }
@@ -119,10 +121,13 @@ void launch_paged_attention(const paged_attention_args& args, cudaStream_t strea
   const std::int64_t num_items = args.num_tokens * args.num_heads;
   if (args.num_seqs == 0) throw std::invalid_argument("launch_paged_attention: rows without sequences");
   if (kernel == attention_kernel::grouped && grouped_attention_supports(args)) return launch_grouped_attention(args, stream);
-  const std::size_t shared_bytes =
-      static_cast<std::size_t>((1 + num_warps) * args.head_dim + 2 * num_warps) * sizeof(float);
-  paged_attention_kernel<<<static_cast<unsigned>(num_items), num_warps * warp_size, shared_bytes, stream>>>(args);
-  CUDA_CHECK(cudaGetLastError());
+  visit_kv_type(args.cache_type, "launch_paged_attention", [&](auto tag) {
+    using KV = typename decltype(tag)::type;
+    const std::size_t shared_bytes =
+        static_cast<std::size_t>((1 + num_warps) * args.head_dim + 2 * num_warps) * sizeof(float);
+    paged_attention_kernel<KV><<<static_cast<unsigned>(num_items), num_warps * warp_size, shared_bytes, stream>>>(args);
+    CUDA_CHECK(cudaGetLastError());
+  });
 }
 
 }  // namespace glm4::kernels::cuda

@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "kernels/cuda/attention_kernel.hpp"
+#include "kernels/dtype.hpp"
 
 namespace glm4::kernels::cuda {
 
@@ -14,8 +15,9 @@ namespace glm4::kernels::cuda {
 struct paged_attention_args {
   float* out = nullptr;            // (num_tokens, num_heads, head_dim)
   const float* q = nullptr;        // (num_tokens, num_heads, head_dim)
-  const float* k_cache = nullptr;  // (num_blocks, block_size, num_kv_heads, head_dim)
-  const float* v_cache = nullptr;
+  const void* k_cache = nullptr;   // (num_blocks, block_size, num_kv_heads, head_dim) of cache_type
+  const void* v_cache = nullptr;
+  dtype cache_type = dtype::f32;   // F32, F16 or BF16, widened to F32 as it is read
   const std::int32_t* query_start = nullptr;  // (num_seqs + 1)
   const std::int32_t* context_len = nullptr;  // (num_seqs)
   const std::int32_t* block_table = nullptr;  // (num_seqs, max_blocks_per_seq)
@@ -34,8 +36,8 @@ inline constexpr std::int64_t max_attention_head_dim = 256;
 
 /// Row t of sequence s attends to cached positions 0..min(positions[t], context_len[s] - 1);
 /// query head h reads KV head h / (num_heads / num_kv_heads). Device-side indices are not
-/// trusted: a block table entry outside the cache skips its keys. Shapes are checked here and
-/// throw std::invalid_argument. `kernel` grouped falls back to per_head for shapes it does not take.
+/// trusted: a block table entry outside the cache skips its keys. Shapes and the cache type are
+/// checked here and throw std::invalid_argument. `kernel` grouped falls back to per_head for shapes it does not take.
 void launch_paged_attention(const paged_attention_args& args, cudaStream_t stream,
                             attention_kernel kernel = attention_kernel::grouped);
 

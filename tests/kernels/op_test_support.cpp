@@ -11,14 +11,6 @@ namespace {
 
 using kernels::dtype;
 
-double round_to(dtype type, float value) {
-  switch (type) {
-    case dtype::bf16: return kernels::bf16_to_f32(kernels::f32_to_bf16(value));
-    case dtype::f16: return kernels::f16_to_f32(kernels::f32_to_f16(value));
-    default: return value;
-  }
-}
-
 host_tensor make_host(dtype type, std::vector<std::int64_t> shape) {
   host_tensor host;
   host.view.type = type;
@@ -49,6 +41,14 @@ void store(host_tensor& host, std::int64_t i, float value) {
 }
 
 }  // namespace
+
+double round_to(dtype type, float value) {
+  switch (type) {
+    case dtype::bf16: return kernels::bf16_to_f32(kernels::f32_to_bf16(value));
+    case dtype::f16: return kernels::f16_to_f32(kernels::f32_to_f16(value));
+    default: return value;
+  }
+}
 
 std::string shape_text(const std::vector<std::int64_t>& shape) {
   std::string text = "[";
@@ -90,9 +90,16 @@ kernels::tensor upload(kernels::backend& backend, const host_tensor& host) {
 }
 
 std::vector<float> download(kernels::backend& backend, const kernels::tensor& device) {
-  REQUIRE(device.type == dtype::f32);
+  REQUIRE(device.type != dtype::i32);
   std::vector<float> host(static_cast<std::size_t>(device.numel()));
-  backend.download(device, host.data());
+  if (device.type == dtype::f32) {
+    backend.download(device, host.data());
+    return host;
+  }
+  std::vector<std::uint16_t> bits(host.size());
+  backend.download(device, bits.data());
+  for (std::size_t i = 0; i < bits.size(); ++i)
+    host[i] = device.type == dtype::bf16 ? kernels::bf16_to_f32(bits[i]) : kernels::f16_to_f32(bits[i]);
   return host;
 }
 

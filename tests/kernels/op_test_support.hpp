@@ -28,9 +28,12 @@ host_tensor random_tensor(std::mt19937& rng, kernels::dtype type, std::vector<st
 /// Float values given exactly (rounded to `type`).
 host_tensor float_tensor(kernels::dtype type, std::vector<std::int64_t> shape, const std::vector<float>& values);
 host_tensor int_tensor(std::vector<std::int64_t> shape, const std::vector<std::int32_t>& values);
+/// `value` as a tensor of `type` stores it (round to nearest even; F16 overflows to inf).
+double round_to(kernels::dtype type, float value);
 
 /// A device copy of a host tensor (alloc + upload, never the zero-copy path).
 kernels::tensor upload(kernels::backend& backend, const host_tensor& host);
+/// The device tensor on the host, F16/BF16 widened to F32.
 std::vector<float> download(kernels::backend& backend, const kernels::tensor& device);
 
 struct tolerance {

@@ -1,5 +1,6 @@
 // store_kv and paged_attention: several sequences with shuffled block tables, full prefills,
-// prefill chunks over cached context and single decode rows in one batch, GQA head groupings.
+// prefill chunks over cached context and single decode rows in one batch, GQA head groupings,
+// F32, F16 and BF16 caches.
 // Cache slots outside every sequence's context hold NaN, so a read past the causal window shows.
 #include <catch2/catch.hpp>
 
@@ -30,17 +31,21 @@ std::string sequences_text(const std::vector<sequence_shape>& seqs) {
 }
 
 // The PagedAttention op of vLLM; no single GGML op (GGML_OP_FLASH_ATTN_EXT over gathered KV).
+// The cache may be F16 or BF16: its keys and values are drawn as that type, so the double
+// reference reads exactly what the cache holds and the bound stays the F32 one.
 struct test_paged_attention : op_case {
   std::int64_t num_heads, num_kv_heads, head_dim, block_size;
   std::vector<sequence_shape> seqs;
+  dtype cache_type;
 
   test_paged_attention(std::int64_t num_heads_, std::int64_t num_kv_heads_, std::int64_t head_dim_,
-                       std::int64_t block_size_, std::vector<sequence_shape> seqs_)
+                       std::int64_t block_size_, std::vector<sequence_shape> seqs_, dtype cache_type_ = dtype::f32)
       : num_heads(num_heads_), num_kv_heads(num_kv_heads_), head_dim(head_dim_), block_size(block_size_),
-        seqs(std::move(seqs_)) {}
+        seqs(std::move(seqs_)), cache_type(cache_type_) {}
   std::string op_name() const override { return "paged_attention"; }
   std::string vars() const override {
-    return "Hq=" + std::to_string(num_heads) + ",Hkv=" + std::to_string(num_kv_heads) + ",D=" + std::to_string(head_dim) +
+    return "cache=" + std::string(kernels::dtype_name(cache_type)) + ",Hq=" + std::to_string(num_heads) +
+           ",Hkv=" + std::to_string(num_kv_heads) + ",D=" + std::to_string(head_dim) +
            ",block=" + std::to_string(block_size) + ",seqs(context/rows)=" + sequences_text(seqs);
   }
 
@@ -71,8 +76,8 @@ struct test_paged_attention : op_case {
       const auto& seq = seqs[static_cast<std::size_t>(s)];
       for (std::int64_t b = 0; b < blocks_needed[static_cast<std::size_t>(s)]; ++b)
         block_table[static_cast<std::size_t>(s * max_blocks + b)] = free_blocks[next_free++];
-      keys.push_back(random_tensor(rng, dtype::f32, {seq.context_len, num_kv_heads, head_dim}));
-      values.push_back(random_tensor(rng, dtype::f32, {seq.context_len, num_kv_heads, head_dim}));
+      keys.push_back(random_tensor(rng, cache_type, {seq.context_len, num_kv_heads, head_dim}));
+      values.push_back(random_tensor(rng, cache_type, {seq.context_len, num_kv_heads, head_dim}));
       for (std::int64_t j = 0; j < seq.context_len; ++j) {
         const std::int64_t slot = block_table[static_cast<std::size_t>(s * max_blocks + j / block_size)] * block_size + j % block_size;
         for (std::int64_t i = 0; i < row; ++i) {
@@ -114,8 +119,8 @@ struct test_paged_attention : op_case {
         }
 
     const std::vector<std::int64_t> cache_shape{num_blocks, block_size, num_kv_heads, head_dim};
-    kernels::tensor dk = upload(backend, float_tensor(dtype::f32, cache_shape, cache_k));
-    kernels::tensor dv = upload(backend, float_tensor(dtype::f32, cache_shape, cache_v));
+    kernels::tensor dk = upload(backend, float_tensor(cache_type, cache_shape, cache_k));
+    kernels::tensor dv = upload(backend, float_tensor(cache_type, cache_shape, cache_v));
     kernels::attention_batch batch;
     batch.query_start = upload(backend, int_tensor({num_seqs + 1}, query_start));
     batch.context_len = upload(backend, int_tensor({num_seqs}, context_len));
@@ -131,26 +136,39 @@ struct test_paged_attention : op_case {
   }
 };
 
-// GGML_OP_SET_ROWS into the KV cache
+// The F16 cache's bound: what store_kv clamps to before rounding.
+float clamp_to_f16(float value) {
+  return value > kernels::f16_max ? kernels::f16_max : (value < -kernels::f16_max ? -kernels::f16_max : value);
+}
+
+// GGML_OP_SET_ROWS into the KV cache; into an F16 or BF16 cache each value is rounded to nearest
+// even, and F16 clamps to +-65504 (keys and values span +-range).
 struct test_store_kv : op_case {
   std::int64_t num_tokens, num_kv_heads, head_dim, num_blocks, block_size;
+  dtype cache_type;
+  double range;
 
   test_store_kv(std::int64_t num_tokens_, std::int64_t num_kv_heads_, std::int64_t head_dim_, std::int64_t num_blocks_,
-                std::int64_t block_size_)
+                std::int64_t block_size_, dtype cache_type_ = dtype::f32, double range_ = 1.0)
       : num_tokens(num_tokens_), num_kv_heads(num_kv_heads_), head_dim(head_dim_), num_blocks(num_blocks_),
-        block_size(block_size_) {}
+        block_size(block_size_), cache_type(cache_type_), range(range_) {}
   std::string op_name() const override { return "store_kv"; }
   std::string vars() const override {
-    return "T=" + std::to_string(num_tokens) + ",Hkv=" + std::to_string(num_kv_heads) + ",D=" + std::to_string(head_dim) +
-           ",blocks=" + std::to_string(num_blocks) + "x" + std::to_string(block_size);
+    return "cache=" + std::string(kernels::dtype_name(cache_type)) + ",T=" + std::to_string(num_tokens) +
+           ",Hkv=" + std::to_string(num_kv_heads) + ",D=" + std::to_string(head_dim) +
+           ",blocks=" + std::to_string(num_blocks) + "x" + std::to_string(block_size) + ",range=" + std::to_string(range);
   }
   std::string eval(kernels::backend& backend) override {
     std::mt19937 rng(static_cast<unsigned>(num_tokens + head_dim));
     const std::vector<std::int64_t> cache_shape{num_blocks, block_size, num_kv_heads, head_dim};
-    const host_tensor k_cache = random_tensor(rng, dtype::f32, cache_shape);
-    const host_tensor v_cache = random_tensor(rng, dtype::f32, cache_shape);
-    const host_tensor k = random_tensor(rng, dtype::f32, {num_tokens, num_kv_heads, head_dim});
-    const host_tensor v = random_tensor(rng, dtype::f32, {num_tokens, num_kv_heads, head_dim});
+    const host_tensor k_cache = random_tensor(rng, cache_type, cache_shape);
+    const host_tensor v_cache = random_tensor(rng, cache_type, cache_shape);
+    const host_tensor k = random_tensor(rng, dtype::f32, {num_tokens, num_kv_heads, head_dim}, -range, range);
+    const host_tensor v = random_tensor(rng, dtype::f32, {num_tokens, num_kv_heads, head_dim}, -range, range);
+    const auto stored = [&](double value) {
+      const auto narrowed = static_cast<float>(value);
+      return round_to(cache_type, cache_type == dtype::f16 ? clamp_to_f16(narrowed) : narrowed);
+    };
     std::vector<std::int32_t> slots(static_cast<std::size_t>(num_blocks * block_size));
     std::iota(slots.begin(), slots.end(), 0);
     std::shuffle(slots.begin(), slots.end(), rng);
@@ -160,8 +178,10 @@ struct test_store_kv : op_case {
     std::vector<double> want_k(k_cache.values), want_v(v_cache.values);
     for (std::int64_t t = 0; t < num_tokens; ++t)
       for (std::int64_t i = 0; i < row; ++i) {
-        want_k[static_cast<std::size_t>(slots[static_cast<std::size_t>(t)] * row + i)] = k.values[static_cast<std::size_t>(t * row + i)];
-        want_v[static_cast<std::size_t>(slots[static_cast<std::size_t>(t)] * row + i)] = v.values[static_cast<std::size_t>(t * row + i)];
+        want_k[static_cast<std::size_t>(slots[static_cast<std::size_t>(t)] * row + i)] =
+            stored(k.values[static_cast<std::size_t>(t * row + i)]);
+        want_v[static_cast<std::size_t>(slots[static_cast<std::size_t>(t)] * row + i)] =
+            stored(v.values[static_cast<std::size_t>(t * row + i)]);
       }
     kernels::tensor dk_cache = upload(backend, k_cache), dv_cache = upload(backend, v_cache);
     backend.store_kv(dk_cache, dv_cache, upload(backend, k), upload(backend, v), upload(backend, int_tensor({num_tokens}, slots)));
@@ -200,6 +220,12 @@ TEST_CASE("paged_attention matches the double reference on mixed batches", "[ker
         cases.push_back(std::make_unique<test_paged_attention>(h.num_heads, h.num_kv_heads, h.head_dim, block_size, layout));
   // GLM-4-9B's head layout.
   cases.push_back(std::make_unique<test_paged_attention>(32, 2, 128, 16, std::vector<sequence_shape>{{70, 5}, {130, 1}}));
+  // F16 and BF16 caches, widened as they are read (including the scalar tail of D = 20).
+  for (const dtype cache_type : {dtype::f16, dtype::bf16})
+    for (const heads& h : {heads{32, 2, 128}, heads{4, 4, 20}})
+      for (const auto& layout : layouts)
+        cases.push_back(
+            std::make_unique<test_paged_attention>(h.num_heads, h.num_kv_heads, h.head_dim, 16, layout, cache_type));
   for (auto& backend : backends_under_test()) run_cases(*backend, cases);
 }
 
@@ -209,6 +235,11 @@ TEST_CASE("store_kv writes rows to their slots and nothing else", "[kernels][sto
   cases.push_back(std::make_unique<test_store_kv>(37, 2, 16, 5, 8));
   cases.push_back(std::make_unique<test_store_kv>(40, 1, 5, 10, 4));
   cases.push_back(std::make_unique<test_store_kv>(0, 2, 8, 2, 4));
+  for (const dtype cache_type : {dtype::f16, dtype::bf16}) {
+    cases.push_back(std::make_unique<test_store_kv>(37, 2, 16, 5, 8, cache_type));
+    // Outliers past F16's range: clamped there, rounded in BF16.
+    cases.push_back(std::make_unique<test_store_kv>(20, 2, 24, 4, 8, cache_type, 2.0e5));
+  }
   for (auto& backend : backends_under_test()) run_cases(*backend, cases);
 }
 
@@ -259,6 +290,13 @@ TEST_CASE("store_kv rejects slots past the cache and stores nothing for a paddin
   host_tensor v_cache = random_tensor(rng, dtype::f32, {2, 4, 1, 8});
   const host_tensor k = random_tensor(rng, dtype::f32, {1, 1, 8});
   CHECK_THROWS_AS(backend->store_kv(k_cache.view, v_cache.view, k.view, k.view, int_tensor({1}, {8}).view), std::out_of_range);
+  // Key and value caches of different types, and a cache of I32.
+  host_tensor bf16_cache = random_tensor(rng, dtype::bf16, {2, 4, 1, 8});
+  CHECK_THROWS_AS(backend->store_kv(bf16_cache.view, v_cache.view, k.view, k.view, int_tensor({1}, {0}).view),
+                  std::invalid_argument);
+  host_tensor i32_cache = int_tensor({2, 4, 1, 8}, std::vector<std::int32_t>(64, 0));
+  CHECK_THROWS_AS(backend->store_kv(i32_cache.view, i32_cache.view, k.view, k.view, int_tensor({1}, {0}).view),
+                  std::invalid_argument);
   const std::vector<float> keys_before = download(*backend, k_cache.view);
   const host_tensor two = random_tensor(rng, dtype::f32, {2, 1, 8});
   backend->store_kv(k_cache.view, v_cache.view, two.view, two.view, int_tensor({2}, {-1, 3}).view);

@@ -28,7 +28,7 @@ struct attention_inputs {
 
 attention_inputs make_attention_inputs(std::mt19937& rng, std::int64_t num_heads, std::int64_t num_kv_heads,
                                        std::int64_t head_dim, std::int32_t block_size,
-                                       const std::vector<sequence_shape>& seqs) {
+                                       const std::vector<sequence_shape>& seqs, dtype cache_type) {
   attention_inputs in;
   in.num_seqs = static_cast<std::int32_t>(seqs.size());
   in.block_size = block_size;
@@ -55,8 +55,8 @@ attention_inputs make_attention_inputs(std::mt19937& rng, std::int64_t num_heads
     context_len.push_back(seqs[s].context_len);
   }
   in.q = random_tensor(rng, dtype::f32, {num_tokens, num_heads, head_dim}, -2.0, 2.0);
-  in.k_cache = random_tensor(rng, dtype::f32, {num_blocks, block_size, num_kv_heads, head_dim}, -2.0, 2.0);
-  in.v_cache = random_tensor(rng, dtype::f32, {num_blocks, block_size, num_kv_heads, head_dim}, -2.0, 2.0);
+  in.k_cache = random_tensor(rng, cache_type, {num_blocks, block_size, num_kv_heads, head_dim}, -2.0, 2.0);
+  in.v_cache = random_tensor(rng, cache_type, {num_blocks, block_size, num_kv_heads, head_dim}, -2.0, 2.0);
   in.query_start = int_tensor({in.num_seqs + 1}, query_start);
   in.context_len = int_tensor({in.num_seqs}, context_len);
   in.block_table = int_tensor({in.num_seqs, max_blocks}, table);
@@ -98,33 +98,45 @@ TEST_CASE("cuda paged_attention matches the CPU backend on mixed batches", "[cud
       {{0, 0}, {300, 2}, {33, 33}},              // an idle sequence and a long context
       {{1500, 1}, {900, 4}},                     // contexts spanning many blocks and all warps
   };
+  struct shape {
+    heads h;
+    std::int32_t block_size;
+    dtype cache_type;
+  };
+  std::vector<shape> shapes;
   for (heads h : {heads{4, 4, 64}, heads{32, 2, 128}, heads{8, 1, 80}, heads{2, 2, 256}, heads{6, 3, 24},
                   heads{64, 1, 64}, heads{48, 8, 128}, heads{32, 2, 192}})
-    for (std::int32_t block_size : {16, 32})
-      for (const auto& seqs : batches) {
-        auto in = make_attention_inputs(rng, h.q, h.kv, h.dim, block_size, seqs);
-        const float scale = 1.0f / std::sqrt(static_cast<float>(h.dim));
-        cases.push_back({"paged_attention",
-                         kernel_name + ",Hq=" + std::to_string(h.q) + ",Hkv=" + std::to_string(h.kv) + ",D=" + std::to_string(h.dim) +
-                             ",block=" + std::to_string(block_size) + ",seqs(context/rows)=" + sequences_text(seqs),
-                         tolerance{1e-10, 2e-5, 1e-4}, [in, scale, kernel = kernel, max_splits = max_splits](kernels::backend& b) {
-                           if (auto* gpu = dynamic_cast<kernels::cuda::cuda_backend*>(&b)) {
-                             gpu->set_attention_kernel(kernel);
-                             gpu->set_max_attention_splits(max_splits);
-                           }
-                           kernels::attention_batch batch;
-                           batch.query_start = upload(b, in.query_start);
-                           batch.context_len = upload(b, in.context_len);
-                           batch.block_table = upload(b, in.block_table);
-                           batch.num_seqs = in.num_seqs;
-                           batch.max_context_len = in.max_context_len;
-                           batch.block_size = in.block_size;
-                           auto out = b.alloc(dtype::f32, in.q.shape());
-                           b.paged_attention(out, upload(b, in.q), upload(b, in.k_cache), upload(b, in.v_cache), batch,
-                                             upload(b, in.positions), scale);
-                           return download(b, out);
-                         }});
-      }
+    for (std::int32_t block_size : {16, 32}) shapes.push_back({h, block_size, dtype::f32});
+  // BF16 and F16 caches (the widening is all that differs from F32): GLM-4-9B's heads, and a head
+  // dim with a partial warp.
+  shapes.push_back({heads{32, 2, 128}, 16, dtype::bf16});
+  shapes.push_back({heads{6, 3, 24}, 16, dtype::f16});
+  for (const auto& [h, block_size, cache_type] : shapes)
+    for (const auto& seqs : batches) {
+      auto in = make_attention_inputs(rng, h.q, h.kv, h.dim, block_size, seqs, cache_type);
+      const float scale = 1.0f / std::sqrt(static_cast<float>(h.dim));
+      cases.push_back({"paged_attention",
+                       kernel_name + ",cache=" + type_text(cache_type) + ",Hq=" + std::to_string(h.q) +
+                           ",Hkv=" + std::to_string(h.kv) + ",D=" + std::to_string(h.dim) +
+                           ",block=" + std::to_string(block_size) + ",seqs(context/rows)=" + sequences_text(seqs),
+                       tolerance{1e-10, 2e-5, 1e-4}, [in, scale, kernel = kernel, max_splits = max_splits](kernels::backend& b) {
+                         if (auto* gpu = dynamic_cast<kernels::cuda::cuda_backend*>(&b)) {
+                           gpu->set_attention_kernel(kernel);
+                           gpu->set_max_attention_splits(max_splits);
+                         }
+                         kernels::attention_batch batch;
+                         batch.query_start = upload(b, in.query_start);
+                         batch.context_len = upload(b, in.context_len);
+                         batch.block_table = upload(b, in.block_table);
+                         batch.num_seqs = in.num_seqs;
+                         batch.max_context_len = in.max_context_len;
+                         batch.block_size = in.block_size;
+                         auto out = b.alloc(dtype::f32, in.q.shape());
+                         b.paged_attention(out, upload(b, in.q), upload(b, in.k_cache), upload(b, in.v_cache), batch,
+                                           upload(b, in.positions), scale);
+                         return download(b, out);
+                       }});
+    }
   check_parity(cases);
 }
 
@@ -132,26 +144,31 @@ TEST_CASE("cuda store_kv writes the same slots as the CPU backend", "[cuda][atte
   if (!have_gpu_or_skip()) return;
   std::mt19937 rng(22);
   std::vector<parity_case> cases;
-  for (std::int64_t num_tokens : {1, 20, 64})
-    for (std::int64_t num_kv_heads : {1, 2, 8})
-      for (std::int64_t head_dim : {24, 128}) {
-        const std::int64_t num_blocks = 8, block_size = 16;
-        std::vector<std::int32_t> all_slots(static_cast<std::size_t>(num_blocks * block_size));
-        std::iota(all_slots.begin(), all_slots.end(), 0);
-        std::shuffle(all_slots.begin(), all_slots.end(), rng);
-        auto slots = int_tensor({num_tokens}, {all_slots.begin(), all_slots.begin() + num_tokens});
-        auto k = random_tensor(rng, dtype::f32, {num_tokens, num_kv_heads, head_dim});
-        auto v = random_tensor(rng, dtype::f32, {num_tokens, num_kv_heads, head_dim});
-        auto cache = random_tensor(rng, dtype::f32, {num_blocks, block_size, num_kv_heads, head_dim});
-        cases.push_back({"store_kv", "k=" + shape_text(k.shape()) + ",cache=" + shape_text(cache.shape()),
-                         tolerance{0.0, 0.0, 0.0}, [=](kernels::backend& b) {
-                           auto k_cache = upload(b, cache), v_cache = upload(b, cache);
-                           b.store_kv(k_cache, v_cache, upload(b, k), upload(b, v), upload(b, slots));
-                           auto keys = download(b, k_cache), values = download(b, v_cache);
-                           keys.insert(keys.end(), values.begin(), values.end());
-                           return keys;
-                         }});
-      }
+  // F16 and BF16 caches with keys and values past F16's range: the CPU backend is the reference
+  // for rounding and for the clamp to +-65504.
+  for (dtype cache_type : {dtype::f32, dtype::f16, dtype::bf16})
+    for (std::int64_t num_tokens : {1, 20, 64})
+      for (std::int64_t num_kv_heads : {1, 2, 8})
+        for (std::int64_t head_dim : {24, 128}) {
+          const double range = cache_type == dtype::f32 ? 1.0 : 1.0e5;
+          const std::int64_t num_blocks = 8, block_size = 16;
+          std::vector<std::int32_t> all_slots(static_cast<std::size_t>(num_blocks * block_size));
+          std::iota(all_slots.begin(), all_slots.end(), 0);
+          std::shuffle(all_slots.begin(), all_slots.end(), rng);
+          auto slots = int_tensor({num_tokens}, {all_slots.begin(), all_slots.begin() + num_tokens});
+          auto k = random_tensor(rng, dtype::f32, {num_tokens, num_kv_heads, head_dim}, -range, range);
+          auto v = random_tensor(rng, dtype::f32, {num_tokens, num_kv_heads, head_dim}, -range, range);
+          auto cache = random_tensor(rng, cache_type, {num_blocks, block_size, num_kv_heads, head_dim});
+          cases.push_back({"store_kv",
+                           "k=" + shape_text(k.shape()) + ",cache=" + type_text(cache_type) + shape_text(cache.shape()),
+                           tolerance{0.0, 0.0, 0.0}, [=](kernels::backend& b) {
+                             auto k_cache = upload(b, cache), v_cache = upload(b, cache);
+                             b.store_kv(k_cache, v_cache, upload(b, k), upload(b, v), upload(b, slots));
+                             auto keys = download(b, k_cache), values = download(b, v_cache);
+                             keys.insert(keys.end(), values.begin(), values.end());
+                             return keys;
+                           }});
+        }
   check_parity(cases);
 }
 
