@@ -10,8 +10,9 @@ namespace glm4::engine {
 local_executor::local_executor(model::glm4_model& model, std::int64_t num_blocks, std::int32_t block_size,
                                std::vector<token_id> eos_token_ids, logprobs_source source)
     : model_(model), block_size_(block_size),
-      kv_budget_bytes_(static_cast<std::uint64_t>(num_blocks) * model::kv_cache::bytes_per_block(model.config(), block_size)),
-      cache_(std::in_place, model.backend(), model.config(), num_blocks, block_size),
+      kv_budget_bytes_(static_cast<std::uint64_t>(num_blocks) *
+                       model::kv_cache::bytes_per_block(model.config(), block_size, model.kv_cache_dtype())),
+      cache_(std::in_place, model.backend(), model.config(), num_blocks, block_size, model.kv_cache_dtype()),
       sampler_(std::move(eos_token_ids), source) {}
 
 local_executor::local_executor(model::glm4_model& model, kv_budget budget, std::int32_t block_size,
@@ -37,13 +38,14 @@ memory_report local_executor::memory() const {
                                ? ""
                                : "layers " + std::to_string(plan.layers.begin) + ".." + std::to_string(plan.layers.end) +
                                      " rank " + std::to_string(plan.tp_rank) + " on ";
-  return {rank + model_.backend().name(), kv_budget_bytes_, model::kv_cache::bytes_per_block(model_.config(), block_size_)};
+  return {rank + model_.backend().name(), kv_budget_bytes_,
+          model::kv_cache::bytes_per_block(model_.config(), block_size_, model_.kv_cache_dtype())};
 }
 
 void local_executor::allocate_kv_pool(std::int64_t num_blocks) {
   if (cache_ && cache_->num_blocks() == num_blocks) return;
   cache_.reset();  // the old pool goes before the new one is allocated
-  cache_.emplace(model_.backend(), model_.config(), num_blocks, block_size_);
+  cache_.emplace(model_.backend(), model_.config(), num_blocks, block_size_, model_.kv_cache_dtype());
 }
 
 std::vector<std::uint8_t> local_executor::make_group_id() {

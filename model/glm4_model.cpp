@@ -134,6 +134,12 @@ glm4_model::glm4_model(const model_config& config, const shard_plan& plan, const
     layer.w_down = backend.to_device(host.w_down);
     layer.post_ffn_norm = to_device(backend, host.post_ffn_norm, config.post_norms);
   }
+  if (!weights_.layers.empty()) kv_cache_dtype_ = default_kv_cache_dtype(backend.kind(), weights_.layers.front().wq.type);
+}
+
+void glm4_model::set_kv_cache_dtype(kernels::dtype type) {
+  if (type == dtype::i32) throw std::invalid_argument("glm4_model: a KV cache holds F32, F16 or BF16, not I32");
+  kv_cache_dtype_ = type;
 }
 
 bool glm4_model::reserve(const step_batch& batch) {

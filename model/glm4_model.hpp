@@ -64,6 +64,12 @@ class glm4_model {
   /// (model/decode_padding.hpp) through backend::run_recorded: CUDA graphs on a GPU, the same ops
   /// run directly elsewhere. Off by default.
   void record_decode_steps(bool on) { record_decode_ = on; }
+  /// The type of the KV cache built for this rank (local_executor, sequence_runner): by default
+  /// default_kv_cache_dtype (model/kv_cache.hpp) of its backend and stored weights.
+  kernels::dtype kv_cache_dtype() const { return kv_cache_dtype_; }
+  /// [model] kv_cache_dtype: F32, F16 or BF16 (std::invalid_argument otherwise), for caches built
+  /// from now on.
+  void set_kv_cache_dtype(kernels::dtype type);
   /// What its scratch holds now (activations and block tables), in bytes.
   std::uint64_t scratch_bytes() const;
   /// Takes the stage's group made after the model (backend::join_group with a ticket handed out
@@ -113,6 +119,7 @@ class glm4_model {
   scratch scratch_;
   kernels::tensor logits_view_, hidden_view_;
   bool record_decode_ = false;
+  kernels::dtype kv_cache_dtype_ = kernels::dtype::f32;
   std::uint64_t recorded_cache_ = 0;  // kv_cache::identity() of the pool the backend's recordings write
   std::uint64_t identity_ = next_identity();  // process-unique: part of this model's recording keys
 

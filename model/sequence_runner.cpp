@@ -16,7 +16,8 @@ std::int64_t blocks_for(std::int64_t max_tokens, std::int32_t block_size) {
 }  // namespace
 
 sequence_runner::sequence_runner(glm4_model& model, std::int64_t max_tokens, std::int32_t block_size)
-    : model_(model), cache_(model.backend(), model.config(), blocks_for(max_tokens, block_size), block_size) {
+    : model_(model),
+      cache_(model.backend(), model.config(), blocks_for(max_tokens, block_size), block_size, model.kv_cache_dtype()) {
   // Blocks in reverse order, so the sequence's pages are not laid out like its positions: the
   // paging is exercised even on this simple path.
   for (std::int64_t b = cache_.num_blocks() - 1; b >= 0; --b) blocks_.push_back(static_cast<std::int32_t>(b));

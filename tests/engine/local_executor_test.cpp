@@ -282,7 +282,7 @@ TEST_CASE("stop strings cut the streamed text of a real model", "[local_executor
 TEST_CASE("a local_executor made with a budget reports it and steps only once its pool is allocated",
           "[local_executor][model]") {
   fixture& f = shared_fixture();
-  const std::size_t per_block = model::kv_cache::bytes_per_block(f.checkpoint.config, 4);
+  const std::size_t per_block = model::kv_cache::bytes_per_block(f.checkpoint.config, 4, f.forward.kv_cache_dtype());
   local_executor executor(f.forward, kv_budget{per_block * 12 + 5}, 4, f.eos);
   const memory_report report = executor.memory();
   CHECK(report.device == f.backend->name());
@@ -298,6 +298,23 @@ TEST_CASE("a local_executor made with a budget reports it and steps only once it
   CHECK(executor.cache().num_blocks() == 12);
   REQUIRE_FALSE(engine.add_request(2, {5, 6, 7}, greedy(2)));
   CHECK(run(engine).at({2, 0}).size() == 2);
+}
+
+TEST_CASE("a local_executor sizes and allocates its pool in the model's KV cache type", "[local_executor][model]") {
+  fixture& f = shared_fixture();
+  model::glm4_model forward(f.checkpoint.config, f.checkpoint.weights, *f.backend);
+  forward.set_kv_cache_dtype(kernels::dtype::bf16);
+  const std::size_t per_block = model::kv_cache::bytes_per_block(f.checkpoint.config, 4, kernels::dtype::bf16);
+  CHECK(per_block * 2 == model::kv_cache::bytes_per_block(f.checkpoint.config, 4, kernels::dtype::f32));
+  local_executor executor(forward, kv_budget{per_block * 12}, 4, f.eos);
+  CHECK(executor.memory().kv_bytes_per_block == per_block);
+  CHECK(executor.memory().max_blocks() == 12);
+  executor.allocate_kv_pool(12);
+  CHECK(executor.cache().type() == kernels::dtype::bf16);
+
+  llm_engine engine(config_for(f, 12, 64, true), executor, &f.tok);
+  REQUIRE_FALSE(engine.add_request(1, {5, 6, 7}, greedy(3)));
+  CHECK(run(engine).at({1, 0}).size() == 3);
 }
 
 }  // namespace glm4::engine

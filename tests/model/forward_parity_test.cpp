@@ -31,6 +31,49 @@ max_error compare_rows(std::span<const float> got, const float* want, std::int64
   return worst;
 }
 
+struct worst_errors {
+  double prefill = 0.0, decode = 0.0;
+};
+
+// Every reference prompt through a sequence_runner: prefill logits at every position, then the
+// reference's greedy ids fed back one at a time (teacher forcing, so one wrong pick does not hide
+// later ones) with each step's argmax and logits checked. Returns the largest errors seen.
+worst_errors check_reference_prompts(model::glm4_model& model, const reference_set& reference, double tolerance) {
+  const std::int64_t vocab = model.config().vocab_size;
+  worst_errors worst;
+  for (const reference_prompt& prompt : reference.prompts) {
+    CAPTURE(prompt.name);
+    const auto num_prompt = static_cast<std::int64_t>(prompt.ids.size());
+    REQUIRE(prompt.prefill_logits.shape == std::vector<std::int64_t>{num_prompt, vocab});
+
+    model::sequence_runner runner(model, num_prompt + static_cast<std::int64_t>(prompt.greedy_ids.size()), 16);
+    const std::vector<float> prefill = runner.prefill(prompt.ids, model::logit_rows::all);
+    REQUIRE(static_cast<std::int64_t>(prefill.size()) == num_prompt * vocab);
+    const max_error prefill_error = compare_rows(prefill, prompt.prefill_logits.as<float>(), num_prompt, vocab);
+    INFO("prefill max |diff| " << prefill_error.value << " at position " << prefill_error.row << ", token "
+                               << prefill_error.column << " (tolerance " << tolerance << ")");
+    CHECK(prefill_error.value <= tolerance);
+    worst.prefill = std::max(worst.prefill, prefill_error.value);
+
+    // Decode: row 0 is the last prompt position; row i follows greedy_ids[i - 1] through the cache.
+    const std::int64_t num_decode_rows = prompt.decode_logits.dim(0);
+    std::vector<float> logits(prefill.end() - vocab, prefill.end());
+    for (std::size_t step = 0; step < prompt.greedy_ids.size(); ++step) {
+      if (step > 0) logits = runner.decode(prompt.greedy_ids[step - 1]);
+      CAPTURE(step);
+      CHECK(model::argmax(logits) == prompt.greedy_ids[step]);
+      if (static_cast<std::int64_t>(step) < num_decode_rows) {
+        const max_error decode_error =
+            compare_rows(logits, prompt.decode_logits.as<float>() + static_cast<std::int64_t>(step) * vocab, 1, vocab);
+        INFO("decode max |diff| " << decode_error.value << " at token " << decode_error.column);
+        CHECK(decode_error.value <= tolerance);
+        worst.decode = std::max(worst.decode, decode_error.value);
+      }
+    }
+  }
+  return worst;
+}
+
 }  // namespace
 
 TEST_CASE("forward matches transformers on every fixture checkpoint", "[model][forward][parity]") {
@@ -44,44 +87,33 @@ TEST_CASE("forward matches transformers on every fixture checkpoint", "[model][f
   // weights for the BF16 dirs) is what this runtime computes, so it gets the tight bound; one
   // computed in BF16 would round activations this runtime keeps in F32.
   const double tolerance = (reference.f32_compute ? 1e-4 : 2e-2) * reference.logit_scale;
-  const std::int64_t vocab = checkpoint.config.vocab_size;
 
   auto backend = kernels::make_cpu_backend(2);
   model::glm4_model model(checkpoint.config, checkpoint.weights, *backend);
-  double worst_prefill = 0.0, worst_decode = 0.0;
-  for (const reference_prompt& prompt : reference.prompts) {
-    CAPTURE(prompt.name);
-    const auto num_prompt = static_cast<std::int64_t>(prompt.ids.size());
-    REQUIRE(prompt.prefill_logits.shape == std::vector<std::int64_t>{num_prompt, vocab});
-
-    model::sequence_runner runner(model, num_prompt + static_cast<std::int64_t>(prompt.greedy_ids.size()), 16);
-    const std::vector<float> prefill = runner.prefill(prompt.ids, model::logit_rows::all);
-    REQUIRE(static_cast<std::int64_t>(prefill.size()) == num_prompt * vocab);
-    const max_error prefill_error = compare_rows(prefill, prompt.prefill_logits.as<float>(), num_prompt, vocab);
-    INFO("prefill max |diff| " << prefill_error.value << " at position " << prefill_error.row << ", token "
-                               << prefill_error.column << " (tolerance " << tolerance << ")");
-    CHECK(prefill_error.value <= tolerance);
-    worst_prefill = std::max(worst_prefill, prefill_error.value);
-
-    // Decode: row 0 is the last prompt position; row i follows greedy_ids[i - 1] through the cache.
-    // The reference ids are fed back (teacher forcing), so one wrong pick does not hide later ones.
-    const std::int64_t num_decode_rows = prompt.decode_logits.dim(0);
-    std::vector<float> logits(prefill.end() - vocab, prefill.end());
-    for (std::size_t step = 0; step < prompt.greedy_ids.size(); ++step) {
-      if (step > 0) logits = runner.decode(prompt.greedy_ids[step - 1]);
-      CAPTURE(step);
-      CHECK(model::argmax(logits) == prompt.greedy_ids[step]);
-      if (static_cast<std::int64_t>(step) < num_decode_rows) {
-        const max_error decode_error =
-            compare_rows(logits, prompt.decode_logits.as<float>() + static_cast<std::int64_t>(step) * vocab, 1, vocab);
-        INFO("decode max |diff| " << decode_error.value << " at token " << decode_error.column);
-        CHECK(decode_error.value <= tolerance);
-        worst_decode = std::max(worst_decode, decode_error.value);
-      }
-    }
-  }
-  WARN(model_dir << ": max |diff| prefill " << worst_prefill << ", decode " << worst_decode << " (logit scale "
+  const worst_errors worst = check_reference_prompts(model, reference, tolerance);
+  WARN(model_dir << ": max |diff| prefill " << worst.prefill << ", decode " << worst.decode << " (logit scale "
                  << reference.logit_scale << ")");
+}
+
+TEST_CASE("forward with an F16 or BF16 KV cache stays within their rounding of transformers", "[model][forward][parity]") {
+  const std::string model_dir = GENERATE(as<std::string>{}, "glm-f32", "glm4-bf16", "chatglm-bf16");
+  const kernels::dtype cache_type = GENERATE(kernels::dtype::f16, kernels::dtype::bf16);
+  CAPTURE(model_dir, kernels::dtype_name(cache_type));
+  const model::checkpoint checkpoint = model::load_checkpoint(test_data_dir() / "models" / model_dir);
+  const reference_set reference = reference_for(model_dir);
+  // Keys and values rounded to 11 (F16) or 8 (BF16) significant bits. The largest errors measured
+  // on these fixtures, relative to the logit scale, were 9.6e-4 (F16) and 1.35e-2 (BF16); the
+  // bounds are about 4x those.
+  const double tolerance = (cache_type == kernels::dtype::f16 ? 4e-3 : 5e-2) * reference.logit_scale;
+
+  auto backend = kernels::make_cpu_backend(2);
+  model::glm4_model model(checkpoint.config, checkpoint.weights, *backend);
+  model.set_kv_cache_dtype(cache_type);
+  const worst_errors worst = check_reference_prompts(model, reference, tolerance);
+  // The cache really holds the narrow type: an F32 cache stays within 1e-4 of the logit scale.
+  CHECK(std::max(worst.prefill, worst.decode) > 1e-4 * reference.logit_scale);
+  WARN(model_dir << " with a " << kernels::dtype_name(cache_type) << " KV cache: max |diff| prefill " << worst.prefill
+                 << ", decode " << worst.decode << " (logit scale " << reference.logit_scale << ")");
 }
 
 TEST_CASE("two prompts in one step give the logits each gives alone", "[model][forward][batch]") {

@@ -138,10 +138,34 @@ TEST_CASE("kv_cache sizes its pool by blocks", "[model][kv_cache]") {
   kv_cache cache(*f.backend, config, 3, 16);
   CHECK(cache.num_layers() == config.num_layers);
   CHECK(cache.num_slots() == 48);
+  CHECK(cache.type() == kernels::dtype::f32);
   CHECK(cache.keys(0).shape == std::vector<std::int64_t>{3, 16, config.num_kv_heads, config.head_dim});
-  CHECK(kv_cache::bytes_per_block(config, 16) ==
-        static_cast<std::size_t>(2 * config.num_layers * 16 * config.num_kv_heads * config.head_dim * 4));
+  const auto elements = static_cast<std::size_t>(2 * config.num_layers * 16 * config.num_kv_heads * config.head_dim);
+  CHECK(kv_cache::bytes_per_block(config, 16, kernels::dtype::f32) == elements * 4);
+  CHECK(kv_cache::bytes_per_block(config, 16, kernels::dtype::bf16) == elements * 2);
+  CHECK(kv_cache::bytes_per_block(config, 16, kernels::dtype::f16) == elements * 2);
+  kv_cache half(*f.backend, config, 3, 16, kernels::dtype::bf16);
+  CHECK(half.keys(1).type == kernels::dtype::bf16);
+  CHECK(half.values(1).nbytes() * 2 == cache.values(1).nbytes());
   CHECK_THROWS_AS(kv_cache(*f.backend, config, 0, 16), std::invalid_argument);
+  CHECK_THROWS_AS(kv_cache(*f.backend, config, 3, 16, kernels::dtype::i32), std::invalid_argument);
+}
+
+TEST_CASE("the KV cache type defaults to F32 on a CPU and to the stored weights' type on a GPU", "[model][kv_cache]") {
+  using kernels::device_kind;
+  using kernels::dtype;
+  for (const dtype weights : {dtype::f32, dtype::f16, dtype::bf16}) {
+    CAPTURE(kernels::dtype_name(weights));
+    CHECK(default_kv_cache_dtype(device_kind::cpu, weights) == dtype::f32);
+    CHECK(default_kv_cache_dtype(device_kind::cuda, weights) == weights);
+  }
+
+  fixture_model f("glm-bf16");
+  CHECK(f.model->kv_cache_dtype() == dtype::f32);  // on the CPU backend
+  f.model->set_kv_cache_dtype(dtype::bf16);
+  sequence_runner runner(*f.model, 32);
+  CHECK(runner.prefill(prompt_c).size() == static_cast<std::size_t>(f.loaded.config.vocab_size));
+  CHECK_THROWS_AS(f.model->set_kv_cache_dtype(dtype::i32), std::invalid_argument);
 }
 
 }  // namespace glm4::model
