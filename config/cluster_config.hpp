@@ -1,6 +1,6 @@
 // cluster.toml: what to serve, how the server and scheduler behave, and where each layer runs.
 //
-//   [model]      path, served_name, dtype, tokenizer
+//   [model]      path, served_name, dtype, kv_cache_dtype, tokenizer
 //   [server]     host, port, api_keys | api_key_file, max_queued_requests, request_timeout_s
 //   [scheduler]  max_num_seqs, max_num_batched_tokens, max_model_len, block_size, enable_prefix_caching,
 //                plan_ahead
@@ -31,6 +31,9 @@ struct model_section {
   std::filesystem::path path;               // a checkpoint directory (config.json, *.safetensors); empty: --model gives it
   std::string served_name;                  // default: the directory's name
   model_dtype dtype = model_dtype::auto_;
+  /// The KV cache's element type; auto_: F32 on CPUs, the weights' storage type on GPUs
+  /// (model::default_kv_cache_dtype).
+  model_dtype kv_cache_dtype = model_dtype::auto_;
   std::optional<std::filesystem::path> tokenizer;  // default: the checkpoint directory
 };
 

@@ -43,7 +43,7 @@ model_section read_model(const toml_reader& root, const std::string& file) {
   model_section model;
   const toml::table* table = section(root, "model");
   if (!table) return model;
-  const toml_reader reader(*table, "model", file, {"path", "served_name", "dtype", "tokenizer"});
+  const toml_reader reader(*table, "model", file, {"path", "served_name", "dtype", "kv_cache_dtype", "tokenizer"});
   const auto path = reader.string("path");
   if (path && path->empty()) reader.fail("path", "empty: give the checkpoint directory to serve");
   if (path) model.path = *path;
@@ -52,11 +52,12 @@ model_section read_model(const toml_reader& root, const std::string& file) {
   const auto served_name = reader.string("served_name");
   if (served_name && served_name->empty()) reader.fail("served_name", "must not be empty");
   model.served_name = served_name.value_or(name.filename().string());  // empty without a path: the command's --model names it
-  if (auto dtype = reader.string("dtype")) {
-    const auto parsed = parse_dtype(*dtype);
-    if (!parsed) reader.fail("dtype", "unknown dtype '" + *dtype + "' (expected auto, bfloat16, float16 or float32)");
-    model.dtype = *parsed;
-  }
+  for (const auto& [key, field] : {std::pair{"dtype", &model.dtype}, std::pair{"kv_cache_dtype", &model.kv_cache_dtype}})
+    if (auto dtype = reader.string(key)) {
+      const auto parsed = parse_dtype(*dtype);
+      if (!parsed) reader.fail(key, "unknown dtype '" + *dtype + "' (expected auto, bfloat16, float16 or float32)");
+      *field = *parsed;
+    }
   if (auto tokenizer = reader.string("tokenizer")) model.tokenizer = *tokenizer;
   return model;
 }

@@ -16,6 +16,7 @@ path = "/models/glm-4-9b-chat/"
   CHECK(config.model.path == "/models/glm-4-9b-chat/");
   CHECK(config.model.served_name == "glm-4-9b-chat");
   CHECK(config.model.dtype == model_dtype::auto_);
+  CHECK(config.model.kv_cache_dtype == model_dtype::auto_);
   CHECK_FALSE(config.model.tokenizer);
   CHECK(config.server.host == "127.0.0.1");
   CHECK(config.server.port == 8000);
@@ -39,6 +40,7 @@ TEST_CASE("every section and key is read", "[config]") {
 path = "demo-model"
 served_name = "glm-4"
 dtype = "bfloat16"
+kv_cache_dtype = "f16"
 tokenizer = "tok"
 
 [server]
@@ -83,6 +85,7 @@ tls_ca = "ca.pem"
 )");
   CHECK(config.model.served_name == "glm-4");
   CHECK(config.model.dtype == model_dtype::bf16);
+  CHECK(config.model.kv_cache_dtype == model_dtype::f16);
   CHECK(config.model.tokenizer == std::filesystem::path("tok"));
   CHECK(config.server.host == "0.0.0.0");
   CHECK(config.server.port == 0);
@@ -106,9 +109,9 @@ tls_ca = "ca.pem"
   CHECK_FALSE(config.stages[1].cuda_graphs);
   CHECK_FALSE(gpus.kv_cache_bytes);
   CHECK(gpus.node.empty());
-  CHECK(gpus.at.line == 22);
-  CHECK(gpus.devices_at.line == 23);
-  CHECK(gpus.layers_at.line == 24);
+  CHECK(gpus.at.line == 23);
+  CHECK(gpus.devices_at.line == 24);
+  CHECK(gpus.layers_at.line == 25);
   CHECK(gpus.layers_at.column == 10);
   // The same ordinal on another node is another device.
   CHECK(config.stages[1].node == "box-2");

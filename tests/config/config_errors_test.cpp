@@ -115,6 +115,14 @@ dtype = "int4"
 )");
     CHECK_ERROR_AT(error, 3, 9, "model.dtype", "unknown dtype 'int4'");
   }
+  SECTION("a KV cache dtype this runtime does not store") {
+    const config_error error = parse_error(R"(
+[model]
+path = "m"
+kv_cache_dtype = "fp8"
+)");
+    CHECK_ERROR_AT(error, 3, 18, "model.kv_cache_dtype", "unknown dtype 'fp8' (expected auto, bfloat16, float16 or float32)");
+  }
   SECTION("a size without a known unit") {
     const config_error error = parse_error(R"(
 [model]

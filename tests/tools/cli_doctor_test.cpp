@@ -33,9 +33,15 @@ TEST_CASE("doctor --model prints the checkpoint's weight and KV cache needs", "[
   CAPTURE(result.out, result.err);
   REQUIRE(result.exit_code == 0);
   REQUIRE(result.out.find("glm4 layout, F32") != std::string::npos);
-  // 2 layers x 2 KV heads x 24 dims, keys and values, 4 bytes each.
-  REQUIRE(result.out.find("KV cache 768 B per token") != std::string::npos);
+  // 2 layers x 2 KV heads x 24 dims, keys and values, 4 bytes each: F32 weights keep an F32 cache.
+  REQUIRE(result.out.find("KV cache on a GPU 768 B per token (F32 keys and values") != std::string::npos);
   REQUIRE(result.out.find("weights ") != std::string::npos);
+
+  // BF16 weights: a GPU keeps the cache in BF16, half the bytes.
+  const auto bf16 = run_command({glm4_actor_path(), "doctor", "--model", std::string(GLM4_TEST_DATA_DIR) + "/models/glm4-bf16"});
+  CAPTURE(bf16.out, bf16.err);
+  REQUIRE(bf16.exit_code == 0);
+  CHECK(bf16.out.find("KV cache on a GPU 384 B per token (BF16 keys and values") != std::string::npos);
 }
 
 TEST_CASE("doctor refuses a memory fraction outside 0..1 and a missing model", "[cli][doctor]") {
@@ -65,9 +71,17 @@ TEST_CASE("doctor --config plans a layout rank by rank; the smallest rank decide
   CHECK(result.out.find("stage 0: layers 0..1, tensor parallel 2") != std::string::npos);
   CHECK(result.out.find("stage 1: layers 1..2, tensor parallel 2") != std::string::npos);
   CHECK(result.out.find("cpu:3: weights") != std::string::npos);
-  CHECK(result.out.find("KV 192 B per token; KV budget 1.00 MiB = 5461 tokens") != std::string::npos);
+  CHECK(result.out.find("KV 192 B per token (F32); KV budget 1.00 MiB = 5461 tokens") != std::string::npos);
   CHECK(result.out.find("KV budget 2.00 MiB = 10922 tokens") != std::string::npos);
   CHECK(result.out.find("pool:   5461 tokens of KV cache") != std::string::npos);
+
+  // [model] kv_cache_dtype halves the bytes per token, so the same budget holds twice the tokens.
+  const auto narrow = dir / "bf16_kv.toml";
+  std::ofstream(narrow) << "[model]\nkv_cache_dtype = \"bfloat16\"\n[[stage]]\ndevices = [\"cpu:0\"]\nkv_cache_bytes = \"1MiB\"\n";
+  const auto halved = run_command({glm4_actor_path(), "doctor", "--config", narrow.string(), "--model", model});
+  CAPTURE(halved.out, halved.err);
+  CHECK(halved.out.find("KV 384 B per token (BF16); KV budget 1.00 MiB = 2730 tokens") != std::string::npos);
+  CHECK(halved.out.find("KV cache on a GPU 384 B per token (BF16 keys and values") != std::string::npos);
 
   // A GPU rank keeps room for the largest step's activations (max_num_batched_tokens 64 here): they
   // are planned, not guessed.

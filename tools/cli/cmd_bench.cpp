@@ -48,6 +48,7 @@ struct bench_flags {
   std::string plan_ahead = "auto";
   std::string device = "cpu";
   std::string cuda_graphs = "off";
+  std::string kv_cache_dtype = "auto";
   std::string sampling = "auto";
   double temperature = 0.0;
   double top_p = 1.0;
@@ -304,9 +305,18 @@ int run_bench(const CLI::App& command, const bench_flags& flags) {
                                              throw std::runtime_error("this glm4-actor was built without CUDA; --device cuda needs nvcc at build time");
 #endif
                                            });
+  const std::optional<kernels::dtype> kv_type =
+      flags.kv_cache_dtype == "bfloat16" ? std::optional(kernels::dtype::bf16)
+      : flags.kv_cache_dtype == "float16" ? std::optional(kernels::dtype::f16)
+      : flags.kv_cache_dtype == "float32" ? std::optional(kernels::dtype::f32)
+                                          : std::nullopt;
   for (auto& stage : ranks)
-    for (model::rank_model& rank : stage) rank.model->record_decode_steps(flags.cuda_graphs == "on");
-  const std::string layout = actors::describe_layout(ranks) + (flags.cuda_graphs == "on" ? ", CUDA graphs" : "");
+    for (model::rank_model& rank : stage) {
+      rank.model->record_decode_steps(flags.cuda_graphs == "on");
+      if (kv_type) rank.model->set_kv_cache_dtype(*kv_type);
+    }
+  const std::string layout = actors::describe_layout(ranks) + (flags.cuda_graphs == "on" ? ", CUDA graphs" : "") +
+                             ", KV cache " + std::string(kernels::dtype_name(ranks[0][0].model->kv_cache_dtype()));
 
   engine::sampling_params params;
   params.temperature = flags.temperature;
@@ -419,6 +429,10 @@ command_runner add_bench_command(CLI::App& command) {
       ->capture_default_str();
   command.add_option("--cuda-graphs", flags->cuda_graphs, "On a GPU: replay decode steps as CUDA graphs")
       ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
+  command.add_option("--kv-cache-dtype", flags->kv_cache_dtype,
+                     "KV cache element type, as [model] kv_cache_dtype (auto: F32 on CPUs, the weights' type on GPUs)")
+      ->check(CLI::IsMember({"auto", "bfloat16", "float16", "float32"}))
       ->capture_default_str();
   command.add_option("--threads", flags->threads, "CPU threads in all (0 = all), split over a stage's ranks")
       ->check(CLI::NonNegativeNumber);

@@ -11,6 +11,7 @@
 #include "model/checkpoint/config_parser.hpp"
 #include "model/checkpoint/make_model.hpp"
 #include "model/checkpoint/progress.hpp"
+#include "model/kv_cache.hpp"
 #include "config/cluster_config.hpp"
 #include "tools/cli/cli_support.hpp"
 #include "tools/cli/layout_plan.hpp"
@@ -28,20 +29,25 @@ struct doctor_flags {
   double gpu_memory_utilization = 0.9;
 };
 
-// What a checkpoint needs, independent of the GPU: weights as stored, and the F32 KV cache.
+// What a checkpoint needs on a GPU, whichever it is: weights as stored ([model] dtype when a
+// config asks), and its KV cache ([model] kv_cache_dtype, or model::default_kv_cache_dtype).
 struct model_needs {
   model::model_config config;
   std::uint64_t weight_bytes = 0;
+  kernels::dtype kv_type = kernels::dtype::f32;
   std::uint64_t kv_bytes_per_token = 0;
 };
 
-model_needs read_model_needs(const std::string& dir) {
+model_needs read_model_needs(const std::string& dir, const config::cluster_config* layout) {
   model_needs needs;
   needs.config = model::load_model_config(dir);
+  if (layout)
+    if (const auto wanted = storage_dtype(layout->model.dtype)) needs.config.torch_dtype = *wanted;
   needs.weight_bytes = model::preset_weight_bytes(needs.config);
-  // Keys and values, F32, every layer and KV head (kernels::backend keeps the cache in F32).
-  needs.kv_bytes_per_token = 2 * static_cast<std::uint64_t>(needs.config.num_layers * needs.config.num_kv_heads *
-                                                            needs.config.head_dim) * sizeof(float);
+  // BF16 weights stored as F16 before sm_80 keep the size, so one plan serves every GPU.
+  const auto asked = layout ? storage_dtype(layout->model.kv_cache_dtype) : std::nullopt;
+  needs.kv_type = asked.value_or(model::default_kv_cache_dtype(kernels::device_kind::cuda, needs.config.torch_dtype));
+  needs.kv_bytes_per_token = model::kv_cache::bytes_per_block(needs.config, 1, needs.kv_type);
   return needs;
 }
 
@@ -49,9 +55,10 @@ void print_model_needs(const std::string& dir, const model_needs& needs) {
   const auto& c = needs.config;
   std::cout << "model:    " << dir << " (" << model::layout_name(c.layout) << " layout, "
             << kernels::dtype_name(c.torch_dtype) << ")\n"
-            << "          weights " << model::format_bytes(needs.weight_bytes) << "; KV cache "
-            << model::format_bytes(needs.kv_bytes_per_token) << " per token (F32 keys and values: " << c.num_layers
-            << " layers x " << c.num_kv_heads << " KV heads x " << c.head_dim << " dims)\n";
+            << "          weights " << model::format_bytes(needs.weight_bytes) << "; KV cache on a GPU "
+            << model::format_bytes(needs.kv_bytes_per_token) << " per token (" << kernels::dtype_name(needs.kv_type)
+            << " keys and values: " << c.num_layers << " layers x " << c.num_kv_heads << " KV heads x " << c.head_dim
+            << " dims)\n";
 }
 
 std::string fixed(double value, int digits) {
@@ -149,14 +156,10 @@ int run_doctor(const CLI::App& command, const doctor_flags& flags) {
   }
   std::optional<model_needs> needs;
   if (!model_dir.empty()) {
-    needs = read_model_needs(model_dir);
+    needs = read_model_needs(model_dir, layout ? &*layout : nullptr);
     print_model_needs(model_dir, *needs);
   }
-  if (layout) {
-    model::model_config model = needs->config;
-    if (const auto wanted = weight_dtype(layout->model.dtype)) model.torch_dtype = *wanted;  // stored as [model] dtype asks
-    print_layout_plan(*layout, model, flags.gpu_memory_utilization, std::cout);
-  }
+  if (layout) print_layout_plan(*layout, needs->config, flags.gpu_memory_utilization, std::cout);
 #ifdef GLM4_HAVE_CUDA
   return run_doctor_cuda(flags, needs);
 #else

@@ -44,6 +44,10 @@ std::optional<std::uint64_t> kv_budget(const config::stage_config& stage, const 
 #endif
 }
 
+kernels::device_kind backend_kind(const config::device_spec& device) {
+  return device.kind == config::device_kind::cuda ? kernels::device_kind::cuda : kernels::device_kind::cpu;
+}
+
 }  // namespace
 
 void print_layout_plan(const config::cluster_config& config, const model::model_config& model, double gpu_memory_utilization,
@@ -65,10 +69,12 @@ void print_layout_plan(const config::cluster_config& config, const model::model_
       const config::device_spec& device = stage.devices[static_cast<std::size_t>(r)];
       const model::shard_plan plan = model::make_shard_plan(model, stage.tp_size(), r, {ranges[s].begin, ranges[s].end});
       const std::uint64_t weights = model::shard_weight_bytes(model, plan);
-      const std::uint64_t kv_per_token =
-          model::kv_cache::bytes_per_block(model::local_config(model, plan), block_size) / static_cast<std::uint64_t>(block_size);
+      const kernels::dtype kv_type = storage_dtype(config.model.kv_cache_dtype)
+                                         .value_or(model::default_kv_cache_dtype(backend_kind(device), model.torch_dtype));
+      const std::uint64_t kv_per_token = model::kv_cache::bytes_per_block(model::local_config(model, plan), block_size, kv_type) /
+                                         static_cast<std::uint64_t>(block_size);
       out << "    " << config::to_string(device) << ": weights " << model::format_bytes(weights) << ", KV "
-          << model::format_bytes(kv_per_token) << " per token";
+          << model::format_bytes(kv_per_token) << " per token (" << kernels::dtype_name(kv_type) << ")";
       std::string why;
       const std::uint64_t reserve =
           gpu_step_reserve(model, plan, static_cast<std::int64_t>(config.scheduler.max_num_batched_tokens),

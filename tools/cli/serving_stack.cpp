@@ -152,7 +152,7 @@ bool plan_ahead_pays(bool on_gpu, unsigned computing_threads, unsigned cores) {
   return on_gpu || computing_threads < std::max(1u, cores);
 }
 
-std::optional<kernels::dtype> weight_dtype(config::model_dtype dtype) {
+std::optional<kernels::dtype> storage_dtype(config::model_dtype dtype) {
   switch (dtype) {
     case config::model_dtype::auto_: return std::nullopt;
     case config::model_dtype::bf16: return kernels::dtype::bf16;
@@ -171,7 +171,7 @@ std::unique_ptr<serving_stack> build_serving_stack(const config::cluster_config&
                                                    std::ostream& log) {
   auto stack = std::make_unique<serving_stack>();
   stack->checkpoint = model::load_checkpoint(config.model.path);
-  if (const auto wanted = weight_dtype(config.model.dtype); wanted && *wanted != stack->checkpoint.config.torch_dtype) {
+  if (const auto wanted = storage_dtype(config.model.dtype); wanted && *wanted != stack->checkpoint.config.torch_dtype) {
     log << "converting the weights from " << kernels::dtype_name(stack->checkpoint.config.torch_dtype) << " to "
         << kernels::dtype_name(*wanted) << " ([model] dtype)\n";
     stack->checkpoint.weights = model::convert_weights(stack->checkpoint.config, stack->checkpoint.weights, *wanted);
@@ -197,8 +197,12 @@ std::unique_ptr<serving_stack> build_serving_stack(const config::cluster_config&
                                                // None yet: each rank joins with a ticket its actor is handed.
                                                return std::vector<std::shared_ptr<kernels::comm::communicator>>{};
                                              });
+  const std::optional<kernels::dtype> kv_type = storage_dtype(config.model.kv_cache_dtype);
   for (std::size_t s = 0; s < stages.size(); ++s)
-    for (model::rank_model& rank : stack->ranks[s]) rank.model->record_decode_steps(stages[s].cuda_graphs);
+    for (model::rank_model& rank : stack->ranks[s]) {
+      rank.model->record_decode_steps(stages[s].cuda_graphs);
+      if (kv_type) rank.model->set_kv_cache_dtype(*kv_type);
+    }
   stack->layout = actors::describe_layout(stack->ranks);
   stack->plan_ahead = plan_ahead_pays(config, stages, std::thread::hardware_concurrency());
 
@@ -246,7 +250,9 @@ void log_memory_plan(const serving_stack& stack, const engine::kv_pool_size& poo
       << " on the largest rank (" << std::int64_t{pool.num_blocks} * scheduler.block_size << " tokens); max_model_len "
       << pool.max_model_len << ", max_num_seqs " << scheduler.max_num_seqs << "\n";
   for (const auto& stage : stack.ranks)
-    for (const auto& rank : stage) log << "  " << model::describe(rank.plan) << " on " << rank.backend->name() << "\n";
+    for (const auto& rank : stage)
+      log << "  " << model::describe(rank.plan) << " on " << rank.backend->name() << ", KV cache "
+          << kernels::dtype_name(rank.model->kv_cache_dtype()) << " ([model] kv_cache_dtype)\n";
   log << "scheduler: " << (stack.plan_ahead ? "plans each step while the one before runs" : "plans each step once the one before is back")
       << " ([scheduler] plan_ahead)\n";
 }

@@ -58,8 +58,9 @@ actors::device_layout make_serving_layout(serving_stack& stack);
 /// The memory plan, once the runtime has sized the pool: weights, the pool, every rank's shard.
 void log_memory_plan(const serving_stack& stack, const engine::kv_pool_size& pool, std::ostream& log);
 
-/// The storage type [model] dtype asks for; nullopt for auto (the checkpoint's own).
-std::optional<kernels::dtype> weight_dtype(config::model_dtype dtype);
+/// The storage type [model] dtype or kv_cache_dtype asks for; nullopt for auto (the checkpoint's
+/// own for the weights, model::default_kv_cache_dtype for the KV cache).
+std::optional<kernels::dtype> storage_dtype(config::model_dtype dtype);
 
 /// The model length the server advertises before the weights are loaded: the configured one or
 /// config.json's max_position_embeddings.

@@ -8,8 +8,9 @@
 #      one GPU), and the forward and graph tests again with the per-head attention kernel; doctor;
 #   3. glm-4-9b with random BF16 weights: device copy bandwidth (the decode bound), glm4-actor bench at
 #      concurrency 1 and 64 on cuda:0, each with and without CUDA graphs and with the per-head attention kernel,
-#      sampled rows on the GPU vs on the host at concurrency 64, and transformers generate (device_map auto,
-#      BF16) at batch 1 and 64.
+#      sampled rows on the GPU vs on the host at concurrency 64, the BF16 KV cache (the default) against F32
+#      at concurrency 64 and on long prompts, and transformers generate (device_map auto, BF16) at batch 1
+#      and 64.
 # GLM4_GPU_STEPS="build test bench" picks steps (default: all three).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -113,6 +114,15 @@ PY
     bench --num-prompts 256 --concurrency 64 --temperature 0.8 --top-p 0.9 --sampling "$site" \
       >"$out/ours_c64_sampled_$site.json" 2>>"$out/ours_c64.log" || log "bench c64 sampled $site FAILED"
   done
+  for dtype in float32 bfloat16; do
+    log "glm4-actor bench, 4096-token prompts, $dtype KV cache"
+    "$build/glm4-actor" bench --model "$model" --device cuda:0 --input-len 4096 --output-len 64 --num-prompts 16 \
+      --concurrency 16 --kv-cache-dtype "$dtype" --json >"$out/ours_long_kv_$dtype.json" 2>>"$out/ours_long.log" ||
+      log "bench long kv $dtype FAILED"
+  done
+  log "glm4-actor bench, concurrency 64, F32 KV cache (the default on this GPU is BF16)"
+  bench --num-prompts 256 --concurrency 64 --kv-cache-dtype float32 >"$out/ours_c64_kv_f32.json" 2>>"$out/ours_c64.log" ||
+    log "bench c64 kv f32 FAILED"
   log "glm4-actor bench, concurrency 64, through actors"
   bench --num-prompts 256 --concurrency 64 --through-actors >"$out/ours_c64_actors.json" 2>>"$out/ours_c64.log" ||
     log "bench c64 actors FAILED"
