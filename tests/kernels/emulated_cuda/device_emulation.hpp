@@ -1,6 +1,6 @@
 // Force-included ahead of each kernel source (.cu) compiled for the host emulation of CUDA. The build
 // rewrites `kernel<<<grid, block, shared, stream>>>(args)` into
-//   kernel | launch_config_of(grid, block, shared, stream) | kernel_args(args)
+//   kernel | launch_config_of(launch_site{__FILE__, __LINE__}, grid, block, shared, stream) | kernel_args(args)
 // `extern __shared__ T name[];` into a pointer to the block's dynamic shared memory and `__shared__`
 // storage into per-thread statics refilled for each block (rewrite_launches.cmake); this header gives
 // the rest of CUDA's device dialect a host meaning.
@@ -148,14 +148,26 @@ class fresh_shared_memory {
   fresh_shared_memory(void* storage, std::size_t bytes) { note_static_shared_memory(storage, bytes); }
 };
 
+/// Where a kernel is launched in its .cu (the rewritten source keeps the .cu's lines), for messages.
+struct launch_site {
+  const char* file;
+  int line;
+
+  std::string text() const {
+    const std::string path(file);
+    return path.substr(path.find_last_of('/') + 1) + ":" + std::to_string(line);
+  }
+};
+
 struct launch_config {
   launch_shape shape;
   cudaStream_t stream = nullptr;
+  launch_site site;
 };
 
-inline launch_config launch_config_of(dim3 grid, dim3 block, std::size_t shared_bytes = 0,
+inline launch_config launch_config_of(launch_site site, dim3 grid, dim3 block, std::size_t shared_bytes = 0,
                                       cudaStream_t stream = nullptr) {
-  return {{grid, block, shared_bytes}, stream};
+  return {{grid, block, shared_bytes}, stream, site};
 }
 
 template <class... Params>
@@ -174,33 +186,50 @@ std::tuple<std::decay_t<Args>...> kernel_args(Args&&... args) {
   return {std::forward<Args>(args)...};
 }
 
-/// Throws when a pointer, among the arguments or the fields of an argument struct, is neither null nor
-/// memory of `device`: a GPU faults on host addresses, and on other GPUs' memory without peer access
-/// (which the emulation never grants). `where` names the argument, and the field by its position.
-template <class T>
-void expect_device_pointer(const T& value, int device, const std::string& where) {
+/// Calls visit(pointer, where) for every non-null pointer among a kernel's arguments and the fields of
+/// its argument structs; `where` names the argument, and the field by its position.
+template <class T, class Visit>
+void for_each_pointer(const T& value, const std::string& where, Visit& visit) {
   if constexpr (std::is_pointer_v<T>) {
-    if (value == nullptr) return;
-    const std::optional<int> owner = allocation_gpu(value);
-    if (!owner)
-      throw std::runtime_error("emulated CUDA: kernel " + where + " is not device memory (a host pointer, or freed)");
-    if (*owner != device)
-      throw std::runtime_error("emulated CUDA: kernel " + where + " is on GPU " + std::to_string(*owner) +
-                               ", the kernel runs on GPU " + std::to_string(device));
+    if (value != nullptr) visit(static_cast<const void*>(value), where);
   } else if constexpr (std::is_aggregate_v<T> && std::is_class_v<T>) {
     std::size_t field = 0;
     boost::pfr::for_each_field(value, [&](const auto& member) {
-      expect_device_pointer(member, device, where + " field " + std::to_string(++field));
+      for_each_pointer(member, where + " field " + std::to_string(++field), visit);
     });
   }
 }
 
-template <class... Params>
-void expect_device_pointers(const std::tuple<Params...>& params, int device) {
+template <class... Params, class Visit>
+void for_each_pointer_argument(const std::tuple<Params...>& params, Visit&& visit) {
   std::size_t position = 0;
   std::apply([&](const auto&... each) {
-    (expect_device_pointer(each, device, "argument " + std::to_string(++position)), ...);
+    (for_each_pointer(each, "argument " + std::to_string(++position), visit), ...);
   }, params);
+}
+
+/// Throws when a pointer argument is not memory of `device`: a GPU faults on host addresses, and on
+/// other GPUs' memory without peer access (which the emulation never grants).
+template <class... Params>
+void expect_device_pointers(const std::tuple<Params...>& params, int device, const launch_site& site) {
+  for_each_pointer_argument(params, [&](const void* pointer, const std::string& where) {
+    const std::optional<int> owner = allocation_gpu(pointer);
+    if (!owner)
+      throw std::runtime_error("emulated CUDA: kernel at " + site.text() + ": " + where +
+                               " is not device memory (a host pointer, or freed)");
+    if (*owner != device)
+      throw std::runtime_error("emulated CUDA: kernel at " + site.text() + ": " + where + " is on GPU " +
+                               std::to_string(*owner) + ", the kernel runs on GPU " + std::to_string(device));
+  });
+}
+
+/// After a kernel: throws when it wrote into the slack around a buffer it was given (past the end of
+/// the allocation within its last granule, or before its start), which a GPU would not fault on.
+template <class... Params>
+void expect_writes_in_bounds(const std::tuple<Params...>& params, const launch_site& site) {
+  for_each_pointer_argument(params, [&](const void* pointer, const std::string& where) {
+    expect_slack_untouched(pointer, "the kernel at " + site.text() + " (" + where + ")");
+  });
 }
 
 /// Starts the kernel as CUDA does: a refused shape is a launch error for cudaGetLastError, and the
@@ -224,9 +253,11 @@ void operator|(const pending_launch<Params...>& launch, std::tuple<Args...> args
   }
   const int device = *stream_device;
   auto params = std::apply([](auto&... a) { return std::tuple<std::decay_t<Params>...>(a...); }, args);
-  enqueue(launch.config.stream, [kernel = launch.kernel, shape = launch.config.shape, params, device] {
-    expect_device_pointers(params, device);  // when it runs: a graph replay may outlive the buffers
+  enqueue(launch.config.stream, [kernel = launch.kernel, shape = launch.config.shape, site = launch.config.site,
+                                 params, device] {
+    expect_device_pointers(params, device, site);  // when it runs: a graph replay may outlive the buffers
     run_grid(shape, [&] { std::apply(kernel, params); });
+    expect_writes_in_bounds(params, site);
   });
 }
 

@@ -1,8 +1,10 @@
-// Device memory of the emulated CUDA runtime: allocations against guard pages, copies and memsets.
+// Device memory of the emulated CUDA runtime: allocations between guard pages, the check of their slack,
+// copies and memsets.
 #include <cuda_runtime.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <functional>
@@ -65,31 +67,68 @@ cudaError_t copy_rows(const char* call, void* dst, std::size_t dst_pitch, const 
   return submit(stream, work);
 }
 
-std::size_t mapped_bytes(std::size_t bytes) {
-  const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-  return (bytes + page - 1) / page * page + page;
+std::size_t page_bytes() { return static_cast<std::size_t>(sysconf(_SC_PAGESIZE)); }
+
+// An allocation of `granular` bytes (whole granules) maps a guard page, the pages that hold it, and a
+// guard page: [guard][before ... allocation][guard], the allocation ending at the second guard.
+std::size_t mapped_bytes(std::size_t granular) {
+  const std::size_t page = page_bytes();
+  return page + (granular + page - 1) / page * page + page;
 }
 
-// Device memory ends against an inaccessible page, so a kernel reading or writing past the end of its
-// buffer (past the 256-byte granule) crashes at the access, as a GPU's illegal-address fault would,
-// instead of reaching a neighbour; freed memory is unmapped, so late replays crash the same way.
-void* map_against_guard_page(std::size_t bytes) {
-  const std::size_t mapped = mapped_bytes(bytes);
-  void* region = mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (region == MAP_FAILED) return nullptr;
-  const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-  char* guard = static_cast<char*>(region) + mapped - page;
-  mprotect(guard, page, PROT_NONE);
-  return guard - bytes;
+char* region_of(const void* memory, std::size_t granular) {
+  return static_cast<char*>(const_cast<void*>(memory)) + granular + page_bytes() - mapped_bytes(granular);
 }
 
-void unmap_against_guard_page(void* memory, std::size_t bytes) {
-  const std::size_t mapped = mapped_bytes(bytes);
-  const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-  munmap(static_cast<char*>(memory) + bytes + page - mapped, mapped);
+// Device memory lies between inaccessible pages, so a kernel reading or writing past either end of its
+// buffer by more than the slack crashes at the access, as a GPU's illegal-address fault would, instead of
+// reaching a neighbour; freed memory is unmapped, so late replays crash the same way. The allocation and
+// its slack (before it, and past its size to the end of its granule) are filled with 0xFF: unwritten
+// floats read as NaN, and expect_slack_untouched finds writes into the slack.
+void* map_between_guard_pages(std::size_t granular) {
+  const std::size_t mapped = mapped_bytes(granular), page = page_bytes();
+  void* mapping = mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mapping == MAP_FAILED) return nullptr;
+  char* region = static_cast<char*>(mapping);
+  mprotect(region, page, PROT_NONE);
+  mprotect(region + mapped - page, page, PROT_NONE);
+  std::memset(region + page, 0xFF, mapped - 2 * page);
+  return region + mapped - page - granular;
+}
+
+void unmap_between_guard_pages(void* memory, std::size_t granular) {
+  munmap(region_of(memory, granular), mapped_bytes(granular));
+}
+
+// The first byte of [begin, end) that is no longer 0xFF, or end.
+const unsigned char* first_written(const unsigned char* begin, const unsigned char* end) {
+  return std::find_if(begin, end, [](unsigned char byte) { return byte != 0xFF; });
 }
 
 }  // namespace
+
+namespace glm4::emulated_cuda {
+
+void expect_slack_untouched(const void* address, const std::string& who) {
+  runtime_state& s = state();
+  const std::lock_guard lock(s.mutex);
+  const auto next = s.allocations.upper_bound(reinterpret_cast<std::uintptr_t>(address));
+  if (next == s.allocations.begin()) return;
+  const auto& [base, allocation] = *std::prev(next);
+  const auto* start = reinterpret_cast<const unsigned char*>(base);
+  if (!inside_allocation(s, address, 1)) return;
+  const std::size_t granular = granules(allocation.bytes);
+  const auto* before = reinterpret_cast<const unsigned char*>(region_of(start, granular)) + page_bytes();
+  const unsigned char* written = first_written(before, start);
+  if (written == start) written = first_written(start + allocation.bytes, start + granular);
+  if (written == start + granular) return;
+  const std::ptrdiff_t offset = written - start;
+  throw std::runtime_error("emulated CUDA: " + who + " wrote at byte " + std::to_string(offset) +
+                           (offset < 0 ? ", before the start" : ", past the end") + " of its " +
+                           std::to_string(allocation.bytes) + "-byte cudaMalloc allocation");
+}
+
+}  // namespace glm4::emulated_cuda
 
 extern "C" {
 
@@ -105,9 +144,8 @@ cudaError_t cudaMalloc(void** devPtr, size_t size) {
   std::size_t& allocated = s.allocated_bytes[static_cast<std::size_t>(current_device)];
   const std::size_t budget_left = device_memory_bytes - allocated;
   if (size > budget_left || granules(size) > budget_left) return result(cudaErrorMemoryAllocation);
-  void* memory = map_against_guard_page(granules(size));
+  void* memory = map_between_guard_pages(granules(size));
   if (memory == nullptr) return result(cudaErrorMemoryAllocation);
-  std::memset(memory, 0xFF, granules(size));  // reads before the first write show up as NaN
   s.allocations.emplace(reinterpret_cast<std::uintptr_t>(memory), runtime_state::allocation{size, current_device});
   allocated += granules(size);
   *devPtr = memory;
@@ -122,7 +160,7 @@ cudaError_t cudaFree(void* devPtr) {
   const auto found = s.allocations.find(reinterpret_cast<std::uintptr_t>(devPtr));
   if (found == s.allocations.end()) return result(cudaErrorInvalidValue);
   s.allocated_bytes[static_cast<std::size_t>(found->second.device)] -= granules(found->second.bytes);
-  unmap_against_guard_page(devPtr, granules(found->second.bytes));
+  unmap_between_guard_pages(devPtr, granules(found->second.bytes));
   s.allocations.erase(found);
   return cudaSuccess;
 }

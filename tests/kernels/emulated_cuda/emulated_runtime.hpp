@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <functional>
 #include <optional>
+#include <string>
 
 namespace glm4::emulated_cuda {
 
@@ -22,6 +23,12 @@ cudaError_t kernel_image_status();
 /// GLM4_EMULATED_SM's value (null or empty: the default, 90) as emulated_sm() reads it; throws
 /// std::invalid_argument for anything but a compute capability times ten.
 int parse_emulated_sm(const char* text);
+
+/// Throws std::runtime_error naming `who` when the live allocation holding `address` has had bytes
+/// written outside its size but within the slack around it (before its start on the same pages, or
+/// past its end in its last 256-byte granule): writes a GPU does not fault on and compute-sanitizer's
+/// memcheck reports. Does nothing for an address outside every allocation.
+void expect_slack_untouched(const void* address, const std::string& who);
 
 /// Whether [address, address + bytes) lies inside one live cudaMalloc allocation.
 bool in_device_allocation(const void* address, std::size_t bytes);

@@ -1,6 +1,7 @@
 // Accesses a GPU would fault on, each of which the emulation must turn into a crash at the access (run by
 // expect_fault.cmake, which wants "about to fault" printed and then a segmentation fault).
 #include <cuda_runtime.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -26,12 +27,19 @@ int main(int argc, char** argv) {
     std::puts("about to fault");
     std::fflush(stdout);
     launch_fill(p, 1.0f, 65, 65, nullptr);
+  } else if (mode == "before-the-page") {
+    float* p = device_floats(64);
+    float* out = device_floats(1);
+    const auto page_floats = static_cast<int>(sysconf(_SC_PAGESIZE) / sizeof(float));
+    std::puts("about to fault");
+    std::fflush(stdout);
+    launch_copy_shifted(out, p, 1, -page_floats, nullptr);  // past the slack before p, into the guard page
   } else if (mode == "shared-overrun") {
     std::puts("about to fault");
     std::fflush(stdout);
     launch_shared_overrun(nullptr);
   } else {
-    std::fprintf(stderr, "usage: fault_probe past-the-end|shared-overrun\n");
+    std::fprintf(stderr, "usage: fault_probe past-the-end|before-the-page|shared-overrun\n");
     return 2;
   }
   std::puts("no fault");

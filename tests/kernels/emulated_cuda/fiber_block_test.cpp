@@ -111,6 +111,33 @@ TEST_CASE("emulated kernels: a host pointer passed to a kernel is refused", "[em
   CHECK(host == std::vector<float>(4, 0.0f));
 }
 
+TEST_CASE("emulated kernels: writes around a buffer's ends are reported naming the launch; reads there see NaN",
+          "[emulated_cuda]") {
+  // 10 floats: 40 bytes of a 256-byte granule, the rest of its page before it.
+  device_vector<float> out(std::vector<float>(10, 0.0f));
+  probe::launch_fill(out.get(), 1.0f, 10, 32, nullptr);
+  CHECK(out.to_host() == std::vector<float>(10, 1.0f));
+  REQUIRE_THROWS_WITH(probe::launch_fill(out.get(), 2.0f, 11, 32, nullptr),
+                      Catch::Contains("probe_kernels.cu:") && Catch::Contains("(argument 1) wrote at byte 40, past the end "
+                                                                             "of its 40-byte cudaMalloc allocation"));
+
+  device_vector<float> other(std::vector<float>(10, 0.0f));
+  REQUIRE_THROWS_WITH(probe::launch_fill_from(other.get(), 2.0f, -1, 3, nullptr),
+                      Catch::Contains("wrote at byte -4, before the start of its 40-byte cudaMalloc allocation"));
+
+  // Reads a GPU would not fault on either: the slack on both sides holds NaN bytes, which a kernel
+  // test comparing with the CPU backend then sees.
+  const device_vector<float> in(std::vector<float>{1.0f, 2.0f, 3.0f, 4.0f});
+  device_vector<float> copied(std::vector<float>(5, 0.0f));
+  probe::launch_copy_shifted(copied.get(), in.get(), 5, -1, nullptr);
+  const std::vector<float> shifted = copied.to_host();
+  CHECK(std::isnan(shifted[0]));
+  CHECK(std::vector<float>(shifted.begin() + 1, shifted.end() - 1) == std::vector<float>{1.0f, 2.0f, 3.0f});
+  CHECK(shifted[4] == 4.0f);
+  probe::launch_copy_shifted(copied.get(), in.get(), 5, 0, nullptr);
+  CHECK(std::isnan(copied.to_host()[4]));
+}
+
 TEST_CASE("emulated kernels: another GPU's stream or memory is refused, as without peer access", "[emulated_cuda]") {
   int count = 0;
   REQUIRE(cudaGetDeviceCount(&count) == cudaSuccess);

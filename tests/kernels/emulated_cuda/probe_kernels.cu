@@ -64,6 +64,14 @@ __global__ void fill_kernel(float* out, float value, int count) {
   if (i < count) out[i] = value;
 }
 
+__global__ void fill_from_kernel(float* out, float value, int first, int count) {
+  for (int i = static_cast<int>(threadIdx.x); i < count; i += static_cast<int>(blockDim.x)) out[first + i] = value;
+}
+
+__global__ void copy_shifted_kernel(float* out, const float* in, int count, int shift) {
+  for (int i = static_cast<int>(threadIdx.x); i < count; i += static_cast<int>(blockDim.x)) out[i] = in[i + shift];
+}
+
 }  // namespace
 
 void launch_block_sum(float* out, const float* in, int blocks, int threads, bool with_barriers, cudaStream_t stream) {
@@ -94,6 +102,14 @@ void launch_shared_overrun(cudaStream_t stream) { shared_overrun_kernel<<<1, 32,
 
 void launch_fill(float* out, float value, int count, int threads, cudaStream_t stream) {
   fill_kernel<<<(count + threads - 1) / threads, threads, 0, stream>>>(out, value, count);
+}
+
+void launch_fill_from(float* out, float value, int first, int count, cudaStream_t stream) {
+  fill_from_kernel<<<1, 32, 0, stream>>>(out, value, first, count);
+}
+
+void launch_copy_shifted(float* out, const float* in, int count, int shift, cudaStream_t stream) {
+  copy_shifted_kernel<<<1, 32, 0, stream>>>(out, in, count, shift);
 }
 
 }  // namespace glm4::emulated_cuda::probe

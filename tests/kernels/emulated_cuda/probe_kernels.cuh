@@ -1,5 +1,6 @@
 // Small kernels that exercise the host emulation of CUDA itself (fiber_block_test.cpp): a correct and a
-// barrier-less block reduction, a divergent barrier, warp shuffles, dynamic shared memory, CUB shims.
+// barrier-less block reduction, a divergent barrier, warp shuffles, dynamic shared memory, CUB shims,
+// accesses around a buffer's ends.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -25,5 +26,9 @@ inline constexpr int cub_threads = 64;
 void launch_shared_overrun(cudaStream_t stream);
 /// out[i] = value for every i < count; one thread per element.
 void launch_fill(float* out, float value, int count, int threads, cudaStream_t stream);
+/// out[first + i] = value for i < count (first may be negative: writes before out); one block.
+void launch_fill_from(float* out, float value, int first, int count, cudaStream_t stream);
+/// out[i] = in[i + shift] for i < count (shift may be negative: reads before in); one block.
+void launch_copy_shifted(float* out, const float* in, int count, int shift, cudaStream_t stream);
 
 }  // namespace glm4::emulated_cuda::probe

@@ -1,11 +1,13 @@
 # Rewrites a kernel source (.cu) into C++ for the host emulation of CUDA (see device_emulation.hpp):
-#   kernel<<<grid, block, shared, stream>>>(args)  ->  kernel | launch_config_of(grid, block, shared, stream) | kernel_args(args)
+#   kernel<<<grid, block, shared, stream>>>(args)  ->  kernel | launch_config_of(launch_site{__FILE__, __LINE__},
+#                                                      grid, block, shared, stream) | kernel_args(args)
 #   extern __shared__ T name[];                     ->  T* name = dynamic_shared<T>();
 #   __shared__ T name[N];                            ->  static thread_local T name[N]; plus a fresh_shared_memory
 # and refuses __CUDA_ARCH__, which has no meaning on the host.
 # Usage: cmake -DINPUT=x.cu -DOUTPUT=x.cpp -P rewrite_launches.cmake
 file(READ "${INPUT}" source)
-string(REPLACE "<<<" " | ::glm4::emulated_cuda::launch_config_of(" source "${source}")
+string(REPLACE "<<<" " | ::glm4::emulated_cuda::launch_config_of(::glm4::emulated_cuda::launch_site{__FILE__, __LINE__}, "
+       source "${source}")
 string(REGEX REPLACE ">>>[ \t\r\n]*\\(" ") | ::glm4::emulated_cuda::kernel_args(" source "${source}")
 string(REGEX REPLACE "extern __shared__ ([A-Za-z_][A-Za-z_0-9: ]*) ([A-Za-z_][A-Za-z_0-9]*)\\[\\];"
        "\\1* \\2 = ::glm4::emulated_cuda::dynamic_shared<\\1>();" source "${source}")
