@@ -26,6 +26,11 @@ namespace glm4::config {
 enum class model_dtype { auto_, bf16, f16, f32 };
 
 std::string_view dtype_name(model_dtype dtype);
+/// "auto", "bfloat16"/"bf16", "float16"/"f16"/"half", "float32"/"f32"/"float" (vLLM's names and
+/// short ones); nullopt for anything else.
+std::optional<model_dtype> parse_model_dtype(std::string_view name);
+/// What error messages list after a name parse_model_dtype refuses.
+inline constexpr std::string_view model_dtype_choices = "(expected auto, bfloat16, float16 or float32)";
 
 struct model_section {
   std::filesystem::path path;               // a checkpoint directory (config.json, *.safetensors); empty: --model gives it

@@ -15,14 +15,6 @@ constexpr std::int64_t max_u32 = std::numeric_limits<std::uint32_t>::max();
 
 std::string range_text(const layer_range& range) { return std::to_string(range.begin) + ".." + std::to_string(range.end); }
 
-std::optional<model_dtype> parse_dtype(std::string_view name) {
-  if (name == "auto") return model_dtype::auto_;
-  if (name == "bfloat16" || name == "bf16") return model_dtype::bf16;
-  if (name == "float16" || name == "f16" || name == "half") return model_dtype::f16;
-  if (name == "float32" || name == "f32" || name == "float") return model_dtype::f32;
-  return std::nullopt;
-}
-
 std::uint32_t u32(const toml_reader& reader, std::string_view key, std::int64_t min, std::uint32_t fallback,
                   std::int64_t max = max_u32) {
   return static_cast<std::uint32_t>(reader.integer(key, min, max).value_or(fallback));
@@ -54,8 +46,8 @@ model_section read_model(const toml_reader& root, const std::string& file) {
   model.served_name = served_name.value_or(name.filename().string());  // empty without a path: the command's --model names it
   for (const auto& [key, field] : {std::pair{"dtype", &model.dtype}, std::pair{"kv_cache_dtype", &model.kv_cache_dtype}})
     if (auto dtype = reader.string(key)) {
-      const auto parsed = parse_dtype(*dtype);
-      if (!parsed) reader.fail(key, "unknown dtype '" + *dtype + "' (expected auto, bfloat16, float16 or float32)");
+      const auto parsed = parse_model_dtype(*dtype);
+      if (!parsed) reader.fail(key, "unknown dtype '" + *dtype + "' " + std::string(model_dtype_choices));
       *field = *parsed;
     }
   if (auto tokenizer = reader.string("tokenizer")) model.tokenizer = *tokenizer;
@@ -233,6 +225,14 @@ cluster_section read_cluster(const toml_reader& root, const std::string& file) {
 }
 
 }  // namespace
+
+std::optional<model_dtype> parse_model_dtype(std::string_view name) {
+  if (name == "auto") return model_dtype::auto_;
+  if (name == "bfloat16" || name == "bf16") return model_dtype::bf16;
+  if (name == "float16" || name == "f16" || name == "half") return model_dtype::f16;
+  if (name == "float32" || name == "f32" || name == "float") return model_dtype::f32;
+  return std::nullopt;
+}
 
 std::string_view dtype_name(model_dtype dtype) {
   switch (dtype) {

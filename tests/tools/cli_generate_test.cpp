@@ -200,3 +200,24 @@ TEST_CASE("[model] dtype = float32 widens a BF16 checkpoint and still reproduces
   CHECK(result.out == expected_stdout(tok, prompt));
   fs::remove(config_file);
 }
+
+TEST_CASE("[model] kv_cache_dtype = float16 keeps the cache in F16 and still reproduces transformers",
+          "[cli][parity][dtype]") {
+  const fs::path data = GLM4_TEST_DATA_DIR;
+  const auto reference = read_json(data / "reference" / "glm-bf16.json").as_object();
+  const auto model_dir = data / "models" / "glm-bf16";
+  const auto config_file = fs::temp_directory_path() / ("glm4_kv_dtype_" + std::to_string(::getpid()) + ".toml");
+  std::ofstream(config_file) << "[model]\npath = \"" << model_dir.string() << "\"\nkv_cache_dtype = \"float16\"\n";
+  const auto tok = glm4::model::tokenizer::load(model_dir);
+  const auto& prompt = reference.at("prompts").as_array().at(0).as_object();
+  std::vector<std::string> args{glm4_actor_path(), "generate", "--config", config_file.string(), "--prompt",
+                                std::string(prompt.at("text").as_string()), "--temperature", "0", "--max-tokens",
+                                std::to_string(reference.at("num_greedy").as_int64())};
+  if (!prompt.at("chat").as_bool()) args.push_back("--no-prefix");
+  const auto result = run_command(args);
+  CAPTURE(result.err);
+  REQUIRE(result.exit_code == 0);
+  CHECK(result.err.find("KV cache F16 ([model] kv_cache_dtype)") != std::string::npos);  // the memory plan, per rank
+  CHECK(result.out == expected_stdout(tok, prompt));
+  fs::remove(config_file);
+}

@@ -51,6 +51,9 @@ TEST_CASE("bad arguments give one error line, the usage and exit code 2", "[cli]
   require_usage_error({"bench", "--model", model, "--device", "cuda:0", "--tp", "2"}, "--tp and --pp run CPU ranks");
   require_usage_error({"bench", "--model", model, "--plan-ahead", "maybe"}, "--plan-ahead");
   require_usage_error({"bench", "--model", model, "--cuda-graphs", "on"}, "--cuda-graphs applies to --device cuda:N");
+  require_usage_error({"bench", "--model", model, "--kv-cache-dtype", "fp8"}, "--kv-cache-dtype: unknown dtype 'fp8'");
+  require_usage_error({"serve", "--model", model, "--kv-cache-dtype", "fp8"}, "--kv-cache-dtype: unknown dtype 'fp8'");
+  require_usage_error({"serve", "--model", model, "--dtype", "int4"}, "--dtype: unknown dtype 'int4'");
 }
 
 TEST_CASE("an out-of-range sampling flag is named as the user typed it", "[cli]") {

@@ -287,6 +287,11 @@ int run_bench(const CLI::App& command, const bench_flags& flags) {
   if (flags.cuda_graphs == "on" && !on_gpu) throw usage_error(command, "--cuda-graphs applies to --device cuda:N");
   if (flags.sampling != "auto" && (flags.through_actors || sharded))
     throw usage_error(command, "--sampling picks where the in-process engine samples; leave it at auto through actors");
+  const auto kv_dtype = config::parse_model_dtype(flags.kv_cache_dtype);
+  if (!kv_dtype)
+    throw usage_error(command, "--kv-cache-dtype: unknown dtype '" + flags.kv_cache_dtype + "' " +
+                                   std::string(config::model_dtype_choices));
+  const std::optional<kernels::dtype> kv_type = storage_dtype(*kv_dtype);
   const int total_threads = flags.threads > 0 ? flags.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const int rank_threads = sharded ? std::max(1, total_threads / flags.tp) : flags.threads;
   // As serve decides: one stage, and plan_ahead_pays.
@@ -305,11 +310,6 @@ int run_bench(const CLI::App& command, const bench_flags& flags) {
                                              throw std::runtime_error("this glm4-actor was built without CUDA; --device cuda needs nvcc at build time");
 #endif
                                            });
-  const std::optional<kernels::dtype> kv_type =
-      flags.kv_cache_dtype == "bfloat16" ? std::optional(kernels::dtype::bf16)
-      : flags.kv_cache_dtype == "float16" ? std::optional(kernels::dtype::f16)
-      : flags.kv_cache_dtype == "float32" ? std::optional(kernels::dtype::f32)
-                                          : std::nullopt;
   for (auto& stage : ranks)
     for (model::rank_model& rank : stage) {
       rank.model->record_decode_steps(flags.cuda_graphs == "on");
@@ -431,8 +431,8 @@ command_runner add_bench_command(CLI::App& command) {
       ->check(CLI::IsMember({"on", "off"}))
       ->capture_default_str();
   command.add_option("--kv-cache-dtype", flags->kv_cache_dtype,
-                     "KV cache element type, as [model] kv_cache_dtype (auto: F32 on CPUs, the weights' type on GPUs)")
-      ->check(CLI::IsMember({"auto", "bfloat16", "float16", "float32"}))
+                     "KV cache type, as [model] kv_cache_dtype: auto (F32 on CPUs, the weights' type on GPUs), "
+                     "bfloat16, float16, float32")
       ->capture_default_str();
   command.add_option("--threads", flags->threads, "CPU threads in all (0 = all), split over a stage's ranks")
       ->check(CLI::NonNegativeNumber);

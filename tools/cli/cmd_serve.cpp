@@ -29,8 +29,17 @@ struct serve_flags {
   std::optional<std::int64_t> max_model_len;
   std::optional<int> max_num_seqs;
   std::optional<int> max_queued_requests;
+  std::optional<std::string> dtype;
+  std::optional<std::string> kv_cache_dtype;
   int http_threads = 2;
 };
+
+// --dtype / --kv-cache-dtype as [model] dtype / kv_cache_dtype reads them.
+config::model_dtype parse_dtype_flag(const CLI::App& command, const std::string& flag, const std::string& value) {
+  const auto parsed = config::parse_model_dtype(value);
+  if (!parsed) throw usage_error(command, flag + ": unknown dtype '" + value + "' " + std::string(config::model_dtype_choices));
+  return *parsed;
+}
 
 config::cluster_config resolve_config(const CLI::App& command, const serve_flags& flags) {
   config::cluster_config config;
@@ -48,6 +57,8 @@ config::cluster_config resolve_config(const CLI::App& command, const serve_flags
   if (flags.max_model_len) config.scheduler.max_model_len = static_cast<std::uint32_t>(*flags.max_model_len);
   if (flags.max_num_seqs) config.scheduler.max_num_seqs = static_cast<std::uint32_t>(*flags.max_num_seqs);
   if (flags.max_queued_requests) config.server.max_queued_requests = static_cast<std::uint32_t>(*flags.max_queued_requests);
+  if (flags.dtype) config.model.dtype = parse_dtype_flag(command, "--dtype", *flags.dtype);
+  if (flags.kv_cache_dtype) config.model.kv_cache_dtype = parse_dtype_flag(command, "--kv-cache-dtype", *flags.kv_cache_dtype);
   if (flags.threads) {
     if (config.stages.empty()) {  // threads only mean something on the CPU
       config::stage_config cpu_stage;
@@ -141,6 +152,11 @@ command_runner add_serve_command(CLI::App& command) {
   command.add_option("--max-queued-requests", flags->max_queued_requests,
                      "Requests that may wait for their first step; more get 429 (default 256)")
       ->check(CLI::PositiveNumber);
+  command.add_option("--dtype", flags->dtype, "Weight storage type: auto (the checkpoint's), bfloat16, float16, float32 "
+                                             "(overrides [model] dtype)");
+  command.add_option("--kv-cache-dtype", flags->kv_cache_dtype,
+                     "KV cache type: auto (F32 on CPUs, the weights' type on GPUs), bfloat16, float16, float32 "
+                     "(overrides [model] kv_cache_dtype)");
   command.add_option("--http-threads", flags->http_threads, "Threads serving HTTP connections")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
