@@ -11,7 +11,8 @@
 #      sampled rows on the GPU vs on the host at concurrency 64, the BF16 KV cache (the default) against F32
 #      at concurrency 64 and on long prompts, and transformers generate (device_map auto, BF16) at batch 1
 #      and 64.
-# GLM4_GPU_STEPS="build test bench" picks steps (default: all three).
+# GLM4_GPU_STEPS="build test bench" picks steps (default: all three). The bench step ends with summary.md
+# (tools/gpu/summarize.py): the issue's targets met or not, and our settings side by side.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 out=${OUT:-/tmp/gpu-out}
@@ -127,5 +128,7 @@ PY
   bench --num-prompts 256 --concurrency 64 --through-actors >"$out/ours_c64_actors.json" 2>>"$out/ours_c64.log" ||
     log "bench c64 actors FAILED"
   cat "$out"/ours_*.json "$out"/peer.json
+  python3 tools/gpu/summarize.py "$out" --model "$model" >"$out/summary.md" || log "summary FAILED"
+  cat "$out/summary.md"
 fi
 log "done"
