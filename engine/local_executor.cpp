@@ -1,6 +1,7 @@
 // Block copies through host staging, one forward, then per-row sampling on the host.
 #include "engine/local_executor.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "engine/device_sampling.hpp"
@@ -13,11 +14,12 @@ local_executor::local_executor(model::glm4_model& model, std::int64_t num_blocks
       kv_budget_bytes_(static_cast<std::uint64_t>(num_blocks) *
                        model::kv_cache::bytes_per_block(model.config(), block_size, model.kv_cache_dtype())),
       cache_(std::in_place, model.backend(), model.config(), num_blocks, block_size, model.kv_cache_dtype()),
-      sampler_(std::move(eos_token_ids), source) {}
+      sampler_(std::move(eos_token_ids), source), logprobs_source_(source) {}
 
 local_executor::local_executor(model::glm4_model& model, kv_budget budget, std::int32_t block_size,
                                std::vector<token_id> eos_token_ids, logprobs_source source)
-    : model_(model), block_size_(block_size), kv_budget_bytes_(budget.bytes), sampler_(std::move(eos_token_ids), source) {}
+    : model_(model), block_size_(block_size), kv_budget_bytes_(budget.bytes), sampler_(std::move(eos_token_ids), source),
+      logprobs_source_(source) {}
 
 void local_executor::fill_fed_tokens(model::step_batch& batch, std::span<const fed_token> fed,
                                      std::span<const sample_result> previous) {
@@ -127,18 +129,43 @@ std::vector<sample_result> local_executor::sample_on_device(const kernels::tenso
   std::vector<std::int32_t> ids(rows.size());
   model_.backend().sample_rows(ids, logits, sampling.rows, sampling.edits);
   std::vector<sample_result> samples(rows.size());
+  std::vector<kernels::logprob_request> raw_logprobs;
   std::vector<float> row_logits;
   for (std::size_t r = 0; r < rows.size(); ++r) {
-    if (!rows[r].params->logprobs) {
-      samples[r].token = ids[r];
+    samples[r].token = ids[r];
+    if (!rows[r].params->logprobs) continue;
+    if (logprobs_source_ == logprobs_source::raw) {
+      raw_logprobs.push_back({static_cast<std::int32_t>(r), ids[r]});
       continue;
     }
-    // Logprobs come from the host sampler, over this row alone: the only logits that leave the device.
+    // Processed logprobs need the sampler's transforms of this row: it goes to the host sampler,
+    // the only logits that leave the device.
     row_logits.resize(static_cast<std::size_t>(logits.dim(1)));
     model_.backend().download(kernels::view_rows(logits, static_cast<std::int64_t>(r), 1), row_logits.data());
     samples[r] = sampler_.sample(row_logits, *rows[r].params, rows[r].state);
   }
+  if (!raw_logprobs.empty()) fill_raw_logprobs(logits, raw_logprobs, rows, samples);
   return samples;
+}
+
+void local_executor::fill_raw_logprobs(const kernels::tensor& logits, std::span<const kernels::logprob_request> requests,
+                                       std::span<const row_sampling> rows, std::vector<sample_result>& samples) {
+  std::int32_t top = 0;
+  for (const kernels::logprob_request& request : requests)
+    top = std::max(top, rows[static_cast<std::size_t>(request.row)].params->top_logprobs);
+  top = static_cast<std::int32_t>(std::min<std::int64_t>(top, logits.dim(1)));
+  std::vector<float> chosen(requests.size());
+  std::vector<kernels::ranked_logprob> ranked(requests.size() * static_cast<std::size_t>(top));
+  model_.backend().row_logprobs(logits, requests, top, chosen, ranked);
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    const auto r = static_cast<std::size_t>(requests[i].row);
+    samples[r].logprob = chosen[i];
+    const std::int32_t wanted = std::min(rows[r].params->top_logprobs, top);
+    for (std::int32_t j = 0; j < wanted; ++j) {
+      const kernels::ranked_logprob& entry = ranked[i * static_cast<std::size_t>(top) + static_cast<std::size_t>(j)];
+      samples[r].top_logprobs.push_back({entry.id, entry.logprob});
+    }
+  }
 }
 
 }  // namespace glm4::engine

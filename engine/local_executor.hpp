@@ -1,6 +1,7 @@
 // The in-process executor: glm4_model on a backend, its paged KV cache, and sampling: by the
-// backend (sample_rows: only ids leave a GPU; on the CPU its rows run in parallel), and by the host
-// sampler (engine::sampler) for the rows that ask for logprobs, whose logits alone are copied.
+// backend (sample_rows: only ids leave a GPU; on the CPU its rows run in parallel), raw logprobs
+// by the backend too (row_logprobs: only the numbers asked for leave it), and by the host sampler
+// (engine::sampler) for rows that ask for processed logprobs, whose logits alone are copied.
 // Over one rank of a sharded layout it runs that rank's part of a step (execute_stage); a whole
 // model runs all of it (execute).
 #pragma once
@@ -69,12 +70,16 @@ class local_executor : public step_executor {
  private:
   void copy_block(const block_copy& copy);
   std::vector<sample_result> sample_on_device(const kernels::tensor& logits, std::span<const row_sampling> rows);
+  /// The raw logprobs `requests` ask for, from the backend's row_logprobs, into their rows' samples.
+  void fill_raw_logprobs(const kernels::tensor& logits, std::span<const kernels::logprob_request> requests,
+                         std::span<const row_sampling> rows, std::vector<sample_result>& samples);
 
   model::glm4_model& model_;
   std::int32_t block_size_;
   std::uint64_t kv_budget_bytes_;
   std::optional<model::kv_cache> cache_;
   sampler sampler_;
+  logprobs_source logprobs_source_;
   sampling_site sampling_site_ = sampling_site::device;
   std::vector<float> logits_;
   std::vector<unsigned char> staging_;  // one block of one layer's keys or values

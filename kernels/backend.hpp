@@ -103,6 +103,14 @@ class backend {
   virtual void sample_rows(std::span<std::int32_t> ids, const tensor& logits, std::span<const row_sampling_spec> rows,
                            std::span<const token_edit> edits) = 0;
 
+  /// For each request: the log-softmax of its row of logits (R, V) F32, sanitized as sample_rows
+  /// sanitizes it, at the chosen token into chosen[i], and the row's `top` most likely tokens
+  /// (largest first, lowest id on ties) into ranked[i * top, (i + 1) * top): what engine::sampler
+  /// reports as raw logprobs, without the row leaving the device. top <= min(V,
+  /// max_ranked_logprobs). Waits for the result, like download().
+  virtual void row_logprobs(const tensor& logits, std::span<const logprob_request> requests, std::int32_t top,
+                            std::span<float> chosen, std::span<ranked_logprob> ranked) = 0;
+
   // ---- recorded op sequences (CUDA graphs)
 
   /// Runs the ops `ops` issues. A backend that records (CUDA) runs them the first time under

@@ -45,6 +45,22 @@ struct row_sampling_spec {
   double uniform = 0.0;         // this row's draw in [0, 1)
 };
 
+/// A row whose raw logprobs are reported (backend::row_logprobs): the row of the logits, and the
+/// token sampled from it.
+struct logprob_request {
+  std::int32_t row = 0;
+  std::int32_t chosen = 0;
+};
+
+/// One of a row's most likely tokens, with its log-softmax.
+struct ranked_logprob {
+  std::int32_t id = 0;
+  float logprob = 0.0f;
+};
+
+/// The most tokens row_logprobs ranks per row (OpenAI's top_logprobs limit).
+inline constexpr std::int32_t max_ranked_logprobs = 20;
+
 namespace sampling_math {
 
 /// Radix selection walks the 32-bit ordered keys 8 bits at a time, most significant first.
@@ -83,6 +99,20 @@ GLM4_HOST_DEVICE inline float clamped(double v) {
 }
 
 GLM4_HOST_DEVICE inline float sanitized(float x) { return clamped(static_cast<double>(x)); }
+
+/// Whether token a (value, id) ranks before token b among a row's most likely: larger value first,
+/// then the lower id.
+GLM4_HOST_DEVICE inline bool ranks_before(float a, std::int32_t a_id, float b, std::int32_t b_id) {
+  return a > b || (a == b && a_id < b_id);
+}
+
+/// The log-softmax at x of a row whose maximum is `best`, with log_total = log(sum of
+/// exp(x_i - best)) summed in double, as engine's log_softmax computes it: -inf throughout a row
+/// with no finite value.
+GLM4_HOST_DEVICE inline float logprob_of(float x, float best, double log_total) {
+  if (best == negative_infinity()) return negative_infinity();
+  return static_cast<float>((static_cast<double>(x) - static_cast<double>(best)) - log_total);
+}
 
 /// The edit's transforms in the sampler's order: bias, min_tokens mask, repetition, then presence
 /// and frequency. Each reads only this token's value, so applying them per token is the same as

@@ -72,6 +72,10 @@ class cpu_backend final : public backend {
                    std::span<const token_edit> edits) override {
     cpu::sample_rows(ids, logits, rows, edits, num_threads_);
   }
+  void row_logprobs(const tensor& logits, std::span<const logprob_request> requests, std::int32_t top,
+                    std::span<float> chosen, std::span<ranked_logprob> ranked) override {
+    cpu::row_logprobs(logits, requests, top, chosen, ranked, num_threads_);
+  }
 
   std::vector<std::uint8_t> make_group_id() override { return comm::make_shared_memory_group_id(); }
   std::shared_ptr<comm::communicator> join_group(const comm::group_ticket& ticket) override {

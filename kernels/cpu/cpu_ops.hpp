@@ -29,6 +29,15 @@ void sample_rows(std::span<std::int32_t> ids, const tensor& logits, std::span<co
 void expect_sampling_args(std::span<std::int32_t> ids, const tensor& logits, std::span<const row_sampling_spec> rows,
                           std::span<const token_edit> edits);
 
+void row_logprobs(const tensor& logits, std::span<const logprob_request> requests, std::int32_t top,
+                  std::span<float> chosen, std::span<ranked_logprob> ranked, int num_threads);
+
+/// Throws std::invalid_argument unless logits is F32 (R, V), every request names a row in [0, R)
+/// and a token in [0, V), top is in [0, min(V, max_ranked_logprobs)], and chosen and ranked hold
+/// one and `top` entries per request (shared with the CUDA backend).
+void expect_logprob_args(const tensor& logits, std::span<const logprob_request> requests, std::int32_t top,
+                         std::span<float> chosen, std::span<ranked_logprob> ranked);
+
 /// Ops below this many elements run on one thread: waking the team costs more than it saves.
 inline constexpr std::int64_t min_parallel_elements = 1 << 15;
 

@@ -3,6 +3,7 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -25,6 +26,7 @@
 #include "kernels/cuda/paged_attention.cuh"
 #include "kernels/cuda/rms_norm.cuh"
 #include "kernels/cuda/rotary.cuh"
+#include "kernels/cuda/row_logprobs.cuh"
 #include "kernels/cuda/sample_rows.cuh"
 #include "kernels/cuda/store_kv.cuh"
 #include "kernels/cuda/swiglu.cuh"
@@ -386,6 +388,26 @@ void cuda_backend::sample_rows(std::span<std::int32_t> ids, const tensor& logits
                      static_cast<const row_sampling_spec*>(specs.data), static_cast<const token_edit*>(edit_buffer.data),
                      stream_);
   CUDA_CHECK(cudaMemcpyAsync(ids.data(), device_ids.data, ids.size_bytes(), cudaMemcpyDeviceToHost, stream_));
+  CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+void cuda_backend::row_logprobs(const tensor& logits, std::span<const logprob_request> requests, std::int32_t top,
+                                std::span<float> chosen, std::span<ranked_logprob> ranked) {
+  cpu::expect_logprob_args(logits, requests, top, chosen, ranked);
+  if (requests.empty()) return;
+  activate();
+  const auto words = [](std::size_t nbytes) { return static_cast<std::int64_t>((nbytes + 3) / 4); };
+  tensor& device_requests = at_least(logprob_requests_, dtype::i32, words(requests.size_bytes()));
+  CUDA_CHECK(cudaMemcpyAsync(device_requests.data, requests.data(), requests.size_bytes(), cudaMemcpyHostToDevice,
+                             stream_));
+  tensor& device_chosen = at_least(logprob_chosen_, dtype::f32, static_cast<std::int64_t>(chosen.size()));
+  tensor& device_ranked = at_least(logprob_ranked_, dtype::i32, std::max<std::int64_t>(1, words(ranked.size_bytes())));
+  launch_row_logprobs(logits.as<float>(), logits.dim(1), static_cast<const logprob_request*>(device_requests.data),
+                      static_cast<std::int64_t>(requests.size()), top, device_chosen.as<float>(),
+                      static_cast<ranked_logprob*>(device_ranked.data), stream_);
+  CUDA_CHECK(cudaMemcpyAsync(chosen.data(), device_chosen.data, chosen.size_bytes(), cudaMemcpyDeviceToHost, stream_));
+  if (!ranked.empty())
+    CUDA_CHECK(cudaMemcpyAsync(ranked.data(), device_ranked.data, ranked.size_bytes(), cudaMemcpyDeviceToHost, stream_));
   CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 

@@ -66,6 +66,8 @@ class cuda_backend final : public backend {
   void gather_rows(tensor& out, const tensor& x, const tensor& rows) override;
   void sample_rows(std::span<std::int32_t> ids, const tensor& logits, std::span<const row_sampling_spec> rows,
                    std::span<const token_edit> edits) override;
+  void row_logprobs(const tensor& logits, std::span<const logprob_request> requests, std::int32_t top,
+                    std::span<float> chosen, std::span<ranked_logprob> ranked) override;
   /// CUDA graphs: the first call under a key runs `ops` and captures them, later ones launch the graph.
   void run_recorded(std::uint64_t key, const std::function<void()>& ops) override;
   void forget_recordings() override;
@@ -107,6 +109,7 @@ class cuda_backend final : public backend {
   tensor inv_freq_;  // F32 (rotary_dim_ / 2) on the device
   tensor sample_specs_, sample_edits_, sample_ids_;  // sample_rows' inputs and outputs, grown on demand
   tensor sample_work_;                                // F32 (R, V): the rows as they are filtered
+  tensor logprob_requests_, logprob_chosen_, logprob_ranked_;  // row_logprobs' inputs and outputs
   tensor cublas_workspace_;                           // fixed, so captured GEMMs allocate nothing
   std::map<std::uint64_t, CUgraphExec_st*> recordings_;
   bool recording_ = true;

@@ -6,6 +6,7 @@
 #include <climits>
 #include <stdexcept>
 
+#include "kernels/cuda/block_reduce_ops.cuh"
 #include "kernels/cuda/cuda_check.hpp"
 
 namespace glm4::kernels::cuda {
@@ -26,9 +27,6 @@ struct better_of {
     if (a.value != b.value) return a.value > b.value ? a : b;
     return a.id <= b.id ? a : b;
   }
-};
-struct max_of_floats {
-  __device__ float operator()(float a, float b) const { return a > b ? a : b; }
 };
 struct min_of_ints {
   __device__ std::int32_t operator()(std::int32_t a, std::int32_t b) const { return a < b ? a : b; }
@@ -56,16 +54,8 @@ struct block_shared {
   std::uint32_t count;
 };
 
-// Every helper below is called by all threads of the block and returns the same value to each;
-// the trailing __syncthreads lets the shared fields be written again by the next helper.
-template <class T>
-__device__ T broadcast_from_first(T* slot, T value) {
-  if (threadIdx.x == 0) *slot = value;
-  __syncthreads();
-  const T out = *slot;
-  __syncthreads();
-  return out;
-}
+// Every helper below is called by all threads of the block and returns the same value to each
+// (broadcast_from_first's trailing __syncthreads lets the shared fields be written again).
 
 __device__ float block_max(block_shared& s, float mine) {
   return broadcast_from_first(&s.value, cub::BlockReduce<float, sample_threads>(s.cub.floats).Reduce(mine, max_of_floats{}));

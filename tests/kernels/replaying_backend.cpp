@@ -122,6 +122,11 @@ class cpu_replaying_backend final : public replaying_backend {
     refuse_while_recording("sample_rows");  // it hands ids back to the host
     cpu_->sample_rows(ids, logits, rows, edits);
   }
+  void row_logprobs(const tensor& logits, std::span<const kernels::logprob_request> requests, std::int32_t top,
+                    std::span<float> chosen, std::span<kernels::ranked_logprob> ranked) override {
+    refuse_while_recording("row_logprobs");  // it hands logprobs back to the host
+    cpu_->row_logprobs(logits, requests, top, chosen, ranked);
+  }
 
   void run_recorded(std::uint64_t key, const std::function<void()>& ops) override {
     refuse_while_recording("run_recorded");

@@ -3,8 +3,10 @@
 // ties, non-finite logits, every filter and token edits.
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <limits>
 #include <random>
+#include <utility>
 
 #include "kernels/cuda/cuda_backend.hpp"
 #include "tests/kernels/cuda/gpu_test_support.hpp"
@@ -100,6 +102,54 @@ TEST_CASE("cuda sample_rows picks the CPU backend's tokens", "[cuda][sampling]")
                     << s.top_k << " top_p=" << s.top_p << " min_p=" << s.min_p << " edits=" << s.num_edits
                     << " u=" << s.uniform);
       CHECK(got[r] == want[r]);
+    }
+  }
+}
+
+TEST_CASE("cuda row_logprobs ranks the CPU backend's tokens with its logprobs", "[cuda][sampling]") {
+  if (!have_gpu_or_skip()) return;
+  const std::int64_t vocab = GENERATE(as<std::int64_t>{}, 1, 7, 1000, 151552);
+  CAPTURE(vocab);
+  std::mt19937 rng(static_cast<std::uint32_t>(vocab) + 1);
+  auto cpu = kernels::make_cpu_backend(0);
+  auto gpu = kernels::make_cuda_backend(0);
+  const int num_rows = 24;
+  std::vector<float> host_logits;
+  for (int r = 0; r < num_rows; ++r) {
+    const auto row = random_row(rng, vocab, r % 6);  // every shape: ties, NaN and infinities, no finite value
+    host_logits.insert(host_logits.end(), row.begin(), row.end());
+  }
+  std::vector<kernels::logprob_request> requests;
+  for (int r = 0; r < num_rows; ++r)
+    requests.push_back({r, static_cast<std::int32_t>(rng() % static_cast<std::uint32_t>(vocab))});
+  requests.push_back({3, 0});  // a row asked for twice
+  for (const std::int32_t top : {0, 5, 20}) {
+    if (top > vocab) continue;
+    CAPTURE(top);
+    const auto run = [&](kernels::backend& backend) {
+      kernels::tensor logits = backend.alloc(kernels::dtype::f32, {num_rows, vocab});
+      backend.upload(logits, host_logits.data());
+      std::pair<std::vector<float>, std::vector<kernels::ranked_logprob>> out;
+      out.first.resize(requests.size());
+      out.second.resize(requests.size() * static_cast<std::size_t>(top));
+      backend.row_logprobs(logits, requests, top, out.first, out.second);
+      return out;
+    };
+    const auto [want_chosen, want_ranked] = run(*cpu);
+    const auto [got_chosen, got_ranked] = run(*gpu);
+    // The sums run in another order: the same within rounding, or both -inf.
+    const auto close = [](float got, float want) { return got == want || std::fabs(got - want) <= 1e-5f; };
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+      INFO("request " << i << " (row " << requests[i].row << ", chose " << requests[i].chosen << "): got "
+                      << got_chosen[i] << ", want " << want_chosen[i]);
+      CHECK(close(got_chosen[i], want_chosen[i]));
+    }
+    for (std::size_t k = 0; k < want_ranked.size(); ++k) {
+      INFO("request " << k / static_cast<std::size_t>(std::max(top, 1)) << " rank " << k % static_cast<std::size_t>(std::max(top, 1))
+                      << ": got id " << got_ranked[k].id << " (" << got_ranked[k].logprob << "), want id "
+                      << want_ranked[k].id << " (" << want_ranked[k].logprob << ")");
+      CHECK(got_ranked[k].id == want_ranked[k].id);
+      CHECK(close(got_ranked[k].logprob, want_ranked[k].logprob));
     }
   }
 }
