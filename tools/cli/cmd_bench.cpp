@@ -52,6 +52,7 @@ struct bench_flags {
   std::string sampling = "auto";
   double temperature = 0.0;
   double top_p = 1.0;
+  int logprobs = -1;  // -1: none; N >= 0: logprobs with N top_logprobs
   int threads = 0;
   int tp = 1;
   int pp = 1;
@@ -321,6 +322,8 @@ int run_bench(const CLI::App& command, const bench_flags& flags) {
   engine::sampling_params params;
   params.temperature = flags.temperature;
   params.top_p = flags.top_p;
+  params.logprobs = flags.logprobs >= 0;
+  params.top_logprobs = std::max(flags.logprobs, 0);
   params.seed = flags.seed;
   params.ignore_eos = true;
   params.max_tokens = flags.output_len;
@@ -381,7 +384,8 @@ int run_bench(const CLI::App& command, const bench_flags& flags) {
   const std::string sampling = flags.temperature > 0.0 ? ", temperature " + std::to_string(flags.temperature) +
                                                            " top_p " + std::to_string(flags.top_p)
                                                      : ", greedy";
-  const std::string site = flags.sampling == "auto" ? "" : ", sampled on the " + flags.sampling;
+  const std::string site = (flags.sampling == "auto" ? "" : ", sampled on the " + flags.sampling) +
+                           (flags.logprobs >= 0 ? ", logprobs with " + std::to_string(flags.logprobs) + " top" : "");
   print_result(flags, result,
                layout + (flags.through_actors || sharded ? (plan_ahead ? ", through actors, planning ahead" : ", through actors")
                                                          : ", in-process") +
@@ -422,6 +426,8 @@ command_runner add_bench_command(CLI::App& command) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   command.add_option("--top-p", flags->top_p, "Nucleus sampling mass")->check(CLI::Range(1e-6, 1.0))->capture_default_str();
+  command.add_option("--logprobs", flags->logprobs, "Every request asks for logprobs with this many top_logprobs (0 to 20)")
+      ->check(CLI::Range(0, 20));
   command.add_option("--sampling", flags->sampling,
                      "In-process: sample with the backend's sample_rows (device, the default: auto) or on the host "
                      "with engine::sampler")

@@ -8,7 +8,7 @@
 #      one GPU), and the forward and graph tests again with the per-head attention kernel; doctor;
 #   3. glm-4-9b with random BF16 weights: device copy bandwidth (the decode bound), glm4-actor bench at
 #      concurrency 1 and 64 on cuda:0, each with and without CUDA graphs and with the per-head attention kernel,
-#      sampled rows on the GPU vs on the host at concurrency 64, the BF16 KV cache (the default) against F32
+#      sampled rows and logprobs on the GPU vs on the host at concurrency 64, the BF16 KV cache (the default) against F32
 #      at concurrency 64 and on long prompts, and transformers generate (device_map auto, BF16) at batch 1
 #      and 64.
 # GLM4_GPU_STEPS="build test bench" picks steps (default: all three). The bench step ends with summary.md
@@ -124,6 +124,11 @@ PY
   log "glm4-actor bench, concurrency 64, F32 KV cache (the default on this GPU is BF16)"
   bench --num-prompts 256 --concurrency 64 --kv-cache-dtype float32 >"$out/ours_c64_kv_f32.json" 2>>"$out/ours_c64.log" ||
     log "bench c64 kv f32 FAILED"
+  for site in device host; do
+    log "glm4-actor bench, concurrency 64, logprobs with 20 top, on the $site"
+    bench --num-prompts 256 --concurrency 64 --logprobs 20 --sampling "$site" >"$out/ours_c64_logprobs_$site.json" \
+      2>>"$out/ours_c64.log" || log "bench c64 logprobs $site FAILED"
+  done
   log "glm4-actor bench, concurrency 64, through actors"
   bench --num-prompts 256 --concurrency 64 --through-actors >"$out/ours_c64_actors.json" 2>>"$out/ours_c64.log" ||
     log "bench c64 actors FAILED"

@@ -90,6 +90,10 @@ SIDE_BY_SIDE = [
      "ours_long_kv_float32.json", "itl_ms_p50"),
     ("sampled on the host, concurrency 64, temperature 0.8: output tok/s", "ours_c64_sampled_device.json",
      "ours_c64_sampled_host.json", "output_tok_per_s"),
+    ("logprobs (20 top) by the host sampler, concurrency 64: output tok/s", "ours_c64_logprobs_device.json",
+     "ours_c64_logprobs_host.json", "output_tok_per_s"),
+    ("logprobs (20 top) by the backend vs none, concurrency 64: output tok/s", "ours_c64.json",
+     "ours_c64_logprobs_device.json", "output_tok_per_s"),
     ("through actors, concurrency 64: output tok/s", "ours_c64.json", "ours_c64_actors.json", "output_tok_per_s"),
 ]
 
