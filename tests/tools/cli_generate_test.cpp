@@ -37,6 +37,28 @@ std::string expected_stdout(const glm4::model::tokenizer& tok, const boost::json
   return glm4::model::utf8::replace_invalid(tok.decode(ids, /*skip_special=*/true)) + "\n";
 }
 
+struct greedy_run {
+  glm4::test::command_result result;
+  std::string expected;  // transformers' greedy continuation, as generate prints it
+};
+
+/// generate --config over glm-bf16's first reference prompt, greedy, with `model_key` added to [model].
+greedy_run generate_glm_bf16_with(const std::string& model_key) {
+  const fs::path data = GLM4_TEST_DATA_DIR;
+  const auto reference = read_json(data / "reference" / "glm-bf16.json").as_object();
+  const auto model_dir = data / "models" / "glm-bf16";
+  const auto config_file = fs::temp_directory_path() / ("glm4_model_key_" + std::to_string(::getpid()) + ".toml");
+  std::ofstream(config_file) << "[model]\npath = \"" << model_dir.string() << "\"\n" << model_key << "\n";
+  const auto& prompt = reference.at("prompts").as_array().at(0).as_object();
+  std::vector<std::string> args{glm4_actor_path(), "generate", "--config", config_file.string(), "--prompt",
+                                std::string(prompt.at("text").as_string()), "--temperature", "0", "--max-tokens",
+                                std::to_string(reference.at("num_greedy").as_int64())};
+  if (!prompt.at("chat").as_bool()) args.push_back("--no-prefix");
+  greedy_run run{run_command(args), expected_stdout(glm4::model::tokenizer::load(model_dir), prompt)};
+  fs::remove(config_file);
+  return run;
+}
+
 }  // namespace
 
 TEST_CASE("generate reproduces the transformers greedy continuation on every fixture", "[cli][parity]") {
@@ -181,43 +203,19 @@ TEST_CASE("generate --config plans ahead on one stage of tensor-parallel ranks a
 }
 
 TEST_CASE("[model] dtype = float32 widens a BF16 checkpoint and still reproduces transformers", "[cli][parity][dtype]") {
-  const fs::path data = GLM4_TEST_DATA_DIR;
-  const auto reference = read_json(data / "reference" / "glm-bf16.json").as_object();
-  const auto model_dir = data / "models" / "glm-bf16";
-  const auto config_file = fs::temp_directory_path() / ("glm4_dtype_" + std::to_string(::getpid()) + ".toml");
-  std::ofstream(config_file) << "[model]\npath = \"" << model_dir.string() << "\"\ndtype = \"float32\"\n";
-  const auto tok = glm4::model::tokenizer::load(model_dir);
-  const auto& prompt = reference.at("prompts").as_array().at(0).as_object();
-  std::vector<std::string> args{glm4_actor_path(), "generate", "--config", config_file.string(), "--prompt",
-                                std::string(prompt.at("text").as_string()), "--temperature", "0", "--max-tokens",
-                                std::to_string(reference.at("num_greedy").as_int64())};
-  if (!prompt.at("chat").as_bool()) args.push_back("--no-prefix");
-  const auto result = run_command(args);
-  CAPTURE(result.err);
-  REQUIRE(result.exit_code == 0);
-  CHECK(result.err.find("converting the weights from BF16 to F32") != std::string::npos);
-  CHECK(result.err.find("(F32 ") != std::string::npos);  // the memory plan counts F32 weights
-  CHECK(result.out == expected_stdout(tok, prompt));
-  fs::remove(config_file);
+  const greedy_run run = generate_glm_bf16_with("dtype = \"float32\"");
+  CAPTURE(run.result.err);
+  REQUIRE(run.result.exit_code == 0);
+  CHECK(run.result.err.find("converting the weights from BF16 to F32") != std::string::npos);
+  CHECK(run.result.err.find("(F32 ") != std::string::npos);  // the memory plan counts F32 weights
+  CHECK(run.result.out == run.expected);
 }
 
 TEST_CASE("[model] kv_cache_dtype = float16 keeps the cache in F16 and still reproduces transformers",
           "[cli][parity][dtype]") {
-  const fs::path data = GLM4_TEST_DATA_DIR;
-  const auto reference = read_json(data / "reference" / "glm-bf16.json").as_object();
-  const auto model_dir = data / "models" / "glm-bf16";
-  const auto config_file = fs::temp_directory_path() / ("glm4_kv_dtype_" + std::to_string(::getpid()) + ".toml");
-  std::ofstream(config_file) << "[model]\npath = \"" << model_dir.string() << "\"\nkv_cache_dtype = \"float16\"\n";
-  const auto tok = glm4::model::tokenizer::load(model_dir);
-  const auto& prompt = reference.at("prompts").as_array().at(0).as_object();
-  std::vector<std::string> args{glm4_actor_path(), "generate", "--config", config_file.string(), "--prompt",
-                                std::string(prompt.at("text").as_string()), "--temperature", "0", "--max-tokens",
-                                std::to_string(reference.at("num_greedy").as_int64())};
-  if (!prompt.at("chat").as_bool()) args.push_back("--no-prefix");
-  const auto result = run_command(args);
-  CAPTURE(result.err);
-  REQUIRE(result.exit_code == 0);
-  CHECK(result.err.find("KV cache F16 ([model] kv_cache_dtype)") != std::string::npos);  // the memory plan, per rank
-  CHECK(result.out == expected_stdout(tok, prompt));
-  fs::remove(config_file);
+  const greedy_run run = generate_glm_bf16_with("kv_cache_dtype = \"float16\"");
+  CAPTURE(run.result.err);
+  REQUIRE(run.result.exit_code == 0);
+  CHECK(run.result.err.find("KV cache F16 ([model] kv_cache_dtype)") != std::string::npos);  // the memory plan, per rank
+  CHECK(run.result.out == run.expected);
 }
