@@ -4,7 +4,7 @@
     python3 tools/gpu/summarize.py OUT_DIR --model /tmp/g9b      (on the GPU machine: the weights' bytes from the files)
     python3 tools/gpu/summarize.py OUT_DIR --weight-bytes N      (anywhere else)
 
-First the issue's targets: output tok/s at concurrency 1 and 64 against transformers `generate` (at least 1.2x and
+First whether the GPU tests passed, then the issue's targets: output tok/s at concurrency 1 and 64 against transformers `generate` (at least 1.2x and
 10x), TTFT, and batch-1 decode against the bound that reading every weight once per token at the measured
 device bandwidth sets (at least 75%). Then our own settings side by side, each as variant / baseline. A figure
 whose file is missing or unreadable reads "missing": session.sh logs why in session.txt.
@@ -49,6 +49,15 @@ def device_line(out: Path) -> str:
     except OSError:
         return "missing"
     return lines[-1] if len(lines) > 1 else "missing"
+
+
+def test_result(out: Path, name: str) -> str:
+    """ctest's "N% tests passed, M tests failed out of K" line of a log session.sh kept, or missing."""
+    try:
+        lines = [line.strip() for line in (out / name).read_text().splitlines() if "tests passed" in line]
+    except OSError:
+        return "missing"
+    return lines[-1] if lines else "missing"
 
 
 def headline(out: Path, weight_bytes) -> list:
@@ -110,6 +119,8 @@ def summarize(out: Path, weight_bytes) -> str:
     ours = read_one(out, "ours_c1.json")
     lines = [f"GPU: {device_line(out)}; ours: {field(ours, 'backend') or 'missing'}; "
              f"peer: {field(next(iter(read_json_lines(out / 'peer.json')), None), 'peer') or 'missing'}",
+             f"GPU tests (ctest -L gpu): {test_result(out, 'gpu_tests.log')}; again with the per-head attention "
+             f"kernel: {test_result(out, 'gpu_tests_per_head.log')}",
              "", *headline(out, weight_bytes), "", *side_by_side(out)]
     return "\n".join(lines) + "\n"
 

@@ -36,9 +36,12 @@ class SummarizeTest(unittest.TestCase):
         self.write("peer.json", "\n".join(json.dumps({"peer": "transformers 5", "batch": b, "output_tok_per_s": t,
                                                         "ttft_ms_mean": 30.0 * b}) for b, t in ((1, 160.0), (64, 250.0))))
         self.write("ours_c64_kv_f32.json", bench(1600.0))
+        self.write("gpu_tests.log", "...\n100% tests passed, 0 tests failed out of 21\n\nTotal Test time (real) = 9 sec")
         text = summarize.summarize(self.out, weight_bytes=18_000_000_000)
 
         self.assertIn("GPU: NVIDIA H200, 9.0, 143771 MiB, 570.1; ours: cuda:0 test GPU; peer: transformers 5", text)
+        self.assertIn("GPU tests (ctest -L gpu): 100% tests passed, 0 tests failed out of 21; again with the per-head "
+                      "attention kernel: missing", text)
         self.assertIn("| output tok/s, concurrency 1 | 180.0 | 160.0 | 1.12x | >= 1.2x | no |", text)
         self.assertIn("| output tok/s, concurrency 64 | 2000.0 | 250.0 | 8.00x | >= 10x | no |", text)
         self.assertIn("| TTFT p50 / p99 ms, concurrency 64 | 120.0 / 480.0 | mean 1920.0 | | | |", text)
