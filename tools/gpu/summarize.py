@@ -2,7 +2,9 @@
 """Issue 7's figures from what tools/gpu/session.sh left in its output folder, as markdown for docs/benchmarks.md.
 
     python3 tools/gpu/summarize.py OUT_DIR --model /tmp/g9b      (on the GPU machine: the weights' bytes from the files)
-    python3 tools/gpu/summarize.py OUT_DIR --weight-bytes N      (anywhere else)
+    python3 tools/gpu/summarize.py OUT_DIR                       (anywhere: OUT_DIR/weight_bytes.txt, which session.sh
+                                                                 writes after make-model)
+    python3 tools/gpu/summarize.py OUT_DIR --weight-bytes N
 
 First whether the GPU tests passed, then the issue's targets: output tok/s at concurrency 1 and 64 against transformers `generate` (at least 1.2x and
 10x), TTFT, and batch-1 decode against the bound that reading every weight once per token at the measured
@@ -41,6 +43,13 @@ def field(row, key):
 
 def weight_bytes_of(model_dir: Path) -> int:
     return sum(path.stat().st_size for path in model_dir.glob("*.safetensors"))
+
+
+def recorded_weight_bytes(out: Path):
+    try:
+        return int((out / "weight_bytes.txt").read_text().strip())
+    except (OSError, ValueError):
+        return None
 
 
 def device_line(out: Path) -> str:
@@ -132,7 +141,12 @@ def main() -> None:
     weights.add_argument("--model", type=Path, help="the benchmarked checkpoint: its *.safetensors bytes")
     weights.add_argument("--weight-bytes", type=int, help="bytes of weights a decode step reads")
     args = parser.parse_args()
-    weight_bytes = args.weight_bytes if args.weight_bytes else (weight_bytes_of(args.model) if args.model else None)
+    if args.weight_bytes:
+        weight_bytes = args.weight_bytes
+    elif args.model:
+        weight_bytes = weight_bytes_of(args.model)
+    else:
+        weight_bytes = recorded_weight_bytes(args.out)
     print(summarize(args.out, weight_bytes), end="")
 
 

@@ -74,6 +74,14 @@ class SummarizeTest(unittest.TestCase):
             summarize.main()
         self.assertIn("0.00 GB of weights", printed.getvalue())
 
+    def test_without_a_flag_the_weight_bytes_come_from_what_session_sh_recorded(self):
+        self.write("weight_bytes.txt", "18800000000")
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            sys.argv = ["summarize.py", str(self.out)]
+            summarize.main()
+        self.assertIn("18.80 GB of weights", printed.getvalue())
+
 
 if __name__ == "__main__":
     unittest.main()
