@@ -59,7 +59,7 @@ if [[ $steps == *bench* ]]; then
   "$build/glm4-actor" make-model --preset glm-4-9b --layout glm --dtype bf16 --seed 1 --out "$model" >"$out/make_model.log" 2>&1 ||
     log "make-model FAILED"
   # For summarize.py run anywhere later (a call cut short by its limit ends before summary.md).
-  stat -c %s "$model"/*.safetensors | awk '{ total += $1 } END { print total }' >"$out/weight_bytes.txt"
+  stat -c %s "$model"/*.safetensors | awk '{ total += $1 } END { printf "%.0f\n", total }' >"$out/weight_bytes.txt"
   log "device copy bandwidth"
   python3 - >"$out/bandwidth.json" <<'PY' || log "bandwidth FAILED"
 import json, torch
