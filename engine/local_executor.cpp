@@ -66,15 +66,12 @@ model::kv_cache& local_executor::cache() {
 }
 
 void local_executor::copy_block(const block_copy& copy) {
-  // kernels::backend has no device-side copy op yet: a block is small, so it goes through the host.
+  // On the device, queued with the step's ops: nothing waits for it.
   model::kv_cache& pool_of_layers = cache();
   for (std::int64_t layer = 0; layer < pool_of_layers.num_layers(); ++layer)
     for (kernels::tensor* pool : {&pool_of_layers.keys(layer), &pool_of_layers.values(layer)}) {
-      const kernels::tensor src = kernels::view_rows(*pool, copy.src, 1);
       kernels::tensor dst = kernels::view_rows(*pool, copy.dst, 1);
-      staging_.resize(src.nbytes());
-      model_.backend().download(src, staging_.data());
-      model_.backend().upload(dst, staging_.data());
+      model_.backend().copy(dst, kernels::view_rows(*pool, copy.src, 1));
     }
 }
 

@@ -82,7 +82,6 @@ class local_executor : public step_executor {
   logprobs_source logprobs_source_;
   sampling_site sampling_site_ = sampling_site::device;
   std::vector<float> logits_;
-  std::vector<unsigned char> staging_;  // one block of one layer's keys or values
 };
 
 }  // namespace glm4::engine

@@ -53,6 +53,10 @@ class backend {
   virtual void upload(tensor& dst, const void* host_src) = 0;
   /// Copies src into host memory (nbytes of src).
   virtual void download(const tensor& src, void* host_dst) = 0;
+  /// Copies src into dst on the device, in order with the ops around it and without waiting: both of
+  /// one type and element count, not overlapping (KV blocks a copy-on-write duplicates).
+  /// std::invalid_argument otherwise.
+  virtual void copy(tensor& dst, const tensor& src) = 0;
   /// A device tensor with the contents of a host tensor; the CPU backend returns the host view
   /// itself (zero copy, e.g. straight out of a memory-mapped checkpoint).
   virtual tensor to_device(const tensor& host) = 0;

@@ -42,6 +42,10 @@ class cpu_backend final : public backend {
   }
   void upload(tensor& dst, const void* host_src) override { std::memcpy(dst.data, host_src, dst.nbytes()); }
   void download(const tensor& src, void* host_dst) override { std::memcpy(host_dst, src.data, src.nbytes()); }
+  void copy(tensor& dst, const tensor& src) override {
+    cpu::expect_copy_args(dst, src);
+    if (src.nbytes() > 0) std::memcpy(dst.data, src.data, src.nbytes());
+  }
   tensor to_device(const tensor& host) override { return host; }
 
   void embedding(tensor& out, const tensor& table, const tensor& ids) override {
@@ -100,6 +104,15 @@ namespace cpu {
 void expect_float_type(const tensor& t, const char* what) {
   if (t.type != dtype::f32 && t.type != dtype::f16 && t.type != dtype::bf16)
     throw std::invalid_argument(std::string(what) + ": expected F32, F16 or BF16, got " + describe(t));
+}
+
+void expect_copy_args(const tensor& dst, const tensor& src) {
+  if (dst.type != src.type || dst.numel() != src.numel())
+    throw std::invalid_argument("copy: " + describe(src) + " into " + describe(dst) + " (one type and element count)");
+  const auto* d = static_cast<const std::byte*>(dst.data);
+  const auto* s = static_cast<const std::byte*>(src.data);
+  if (src.nbytes() > 0 && d < s + src.nbytes() && s < d + dst.nbytes())
+    throw std::invalid_argument("copy: " + describe(src) + " and " + describe(dst) + " overlap");
 }
 
 void expect_kv_cache(const tensor& k_cache, const tensor& v_cache) {

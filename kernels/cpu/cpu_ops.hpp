@@ -43,6 +43,9 @@ inline constexpr std::int64_t min_parallel_elements = 1 << 15;
 
 /// Throws std::invalid_argument naming `what` unless t is F32, F16 or BF16.
 void expect_float_type(const tensor& t, const char* what);
+/// Throws std::invalid_argument unless dst and src have one type and element count and do not
+/// overlap (backend::copy; shared with the CUDA backend).
+void expect_copy_args(const tensor& dst, const tensor& src);
 /// Throws std::invalid_argument unless k_cache is (num_blocks, block_size, Hkv, D) of F32, F16 or
 /// BF16 and v_cache has its type and shape.
 void expect_kv_cache(const tensor& k_cache, const tensor& v_cache);

@@ -139,6 +139,13 @@ void cuda_backend::download(const tensor& src, void* host_dst) {
   CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 
+void cuda_backend::copy(tensor& dst, const tensor& src) {
+  cpu::expect_copy_args(dst, src);
+  if (src.nbytes() == 0) return;
+  activate();
+  CUDA_CHECK(cudaMemcpyAsync(dst.data, src.data, src.nbytes(), cudaMemcpyDeviceToDevice, stream_));
+}
+
 tensor cuda_backend::to_device(const tensor& host) {
   if (host.type != dtype::bf16 || native_bf16_) {
     tensor device = alloc(host.type, host.shape);

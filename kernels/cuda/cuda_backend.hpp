@@ -51,6 +51,7 @@ class cuda_backend final : public backend {
   /// Asynchronous on the stream; host_src may be reused on return (pageable memory is staged).
   void upload(tensor& dst, const void* host_src) override;
   void download(const tensor& src, void* host_dst) override;
+  void copy(tensor& dst, const tensor& src) override;
   tensor to_device(const tensor& host) override;
   void synchronize() override;
 

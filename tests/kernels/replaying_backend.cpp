@@ -42,6 +42,10 @@ class cpu_replaying_backend final : public replaying_backend {
     refuse_while_recording("download");
     cpu_->download(src, host_dst);
   }
+  void copy(tensor& dst, const tensor& src) override {
+    refuse_while_recording("copy");
+    cpu_->copy(dst, src);
+  }
   tensor to_device(const tensor& host) override {
     refuse_while_recording("to_device");
     return cpu_->to_device(host);

@@ -1,5 +1,5 @@
-// The CPU backend's memory functions: aligned allocation, upload/download round trips, zero-copy
-// to_device, and its name.
+// The CPU backend's memory functions: aligned allocation, upload/download round trips, copies on the
+// device, zero-copy to_device, and its name.
 #include <catch2/catch.hpp>
 
 #include <cstdint>
@@ -21,6 +21,26 @@ TEST_CASE("cpu backend allocates aligned memory and round-trips bytes", "[kernel
   backend->download(t, back.data());
   CHECK(back == source);
   CHECK_THROWS_AS(backend->alloc(kernels::dtype::f32, {2, -1}), std::invalid_argument);
+}
+
+TEST_CASE("cpu copy moves one view's bytes into another and refuses mismatched or overlapping ones",
+          "[kernels][cpu_backend]") {
+  auto backend = kernels::make_cpu_backend(1);
+  kernels::tensor pool = backend->alloc(kernels::dtype::bf16, {4, 3});
+  const std::vector<std::uint16_t> rows{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+  backend->upload(pool, rows.data());
+  kernels::tensor third = kernels::view_rows(pool, 2, 1);
+  backend->copy(third, kernels::view_rows(pool, 0, 1));
+  std::vector<std::uint16_t> back(12);
+  backend->download(pool, back.data());
+  CHECK(back == std::vector<std::uint16_t>{1, 2, 3, 4, 5, 6, 1, 2, 3, 10, 11, 12});
+
+  kernels::tensor wider = kernels::view_rows(pool, 0, 2);
+  CHECK_THROWS_WITH(backend->copy(third, wider), Catch::Contains("one type and element count"));
+  kernels::tensor other_type = backend->alloc(kernels::dtype::f16, {1, 3});
+  CHECK_THROWS_AS(backend->copy(other_type, third), std::invalid_argument);
+  kernels::tensor overlapping = kernels::view_rows(pool, 1, 2);
+  CHECK_THROWS_WITH(backend->copy(overlapping, kernels::view_rows(pool, 2, 2)), Catch::Contains("overlap"));
 }
 
 TEST_CASE("cpu to_device is the host view itself", "[kernels][cpu_backend]") {

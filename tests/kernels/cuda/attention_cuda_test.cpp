@@ -1,10 +1,11 @@
-// CUDA rotary, store_kv and paged_attention vs the CPU backend: GLM-4 partial rotary at far
+// CUDA rotary, store_kv, copy and paged_attention vs the CPU backend: GLM-4 partial rotary at far
 // positions, shuffled block tables, mixed prefill / chunked prefill / decode rows in one batch, GQA.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <utility>
 
 #include "kernels/cuda/cuda_backend.hpp"
 #include "tests/kernels/cuda/gpu_test_support.hpp"
@@ -169,6 +170,25 @@ TEST_CASE("cuda store_kv writes the same slots as the CPU backend", "[cuda][atte
                              return keys;
                            }});
         }
+  check_parity(cases);
+}
+
+TEST_CASE("cuda copy duplicates KV blocks as the CPU backend does", "[cuda][attention]") {
+  if (!have_gpu_or_skip()) return;
+  std::mt19937 rng(24);
+  std::vector<parity_case> cases;
+  for (dtype cache_type : {dtype::f32, dtype::f16, dtype::bf16}) {
+    auto cache = random_tensor(rng, cache_type, {6, 16, 2, 24});
+    cases.push_back({"copy", "cache=" + type_text(cache_type) + shape_text(cache.shape()) + ", blocks 1->4, 5->0",
+                     tolerance{0.0, 0.0, 0.0}, [=](kernels::backend& b) {
+                       auto pool = upload(b, cache);
+                       for (const auto [from, to] : {std::pair{1, 4}, std::pair{5, 0}}) {
+                         kernels::tensor dst = kernels::view_rows(pool, to, 1);
+                         b.copy(dst, kernels::view_rows(pool, from, 1));
+                       }
+                       return download(b, pool);
+                     }});
+  }
   check_parity(cases);
 }
 
