@@ -61,6 +61,13 @@ struct ranked_logprob {
 /// The most tokens row_logprobs ranks per row (OpenAI's top_logprobs limit).
 inline constexpr std::int32_t max_ranked_logprobs = 20;
 
+/// A token and its sanitized logit, as a ranking in progress holds it (trivial, so that it may live
+/// in a kernel's shared memory).
+struct ranked_candidate {
+  float value;
+  std::int32_t id;
+};
+
 namespace sampling_math {
 
 /// Radix selection walks the 32-bit ordered keys 8 bits at a time, most significant first.
@@ -104,6 +111,18 @@ GLM4_HOST_DEVICE inline float sanitized(float x) { return clamped(static_cast<do
 /// then the lower id.
 GLM4_HOST_DEVICE inline bool ranks_before(float a, std::int32_t a_id, float b, std::int32_t b_id) {
   return a > b || (a == b && a_id < b_id);
+}
+
+/// Offers `next` to list[0, count), the `top` best candidates so far in rank order: it goes in its
+/// place when the list has room or it ranks before the last, which then drops out.
+GLM4_HOST_DEVICE inline void offer_to_ranking(ranked_candidate* list, std::int32_t& count, std::int32_t top,
+                                              ranked_candidate next) {
+  if (count == top && (top == 0 || !ranks_before(next.value, next.id, list[count - 1].value, list[count - 1].id)))
+    return;
+  std::int32_t at = count < top ? count++ : top - 1;
+  for (; at > 0 && ranks_before(next.value, next.id, list[at - 1].value, list[at - 1].id); --at)
+    list[at] = list[at - 1];
+  list[at] = next;
 }
 
 /// The log-softmax at x of a row whose maximum is `best`, with log_total = log(sum of

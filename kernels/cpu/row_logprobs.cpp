@@ -2,6 +2,7 @@
 // exp(x - max) in double, in id order), so that the two agree to the bit; the CUDA kernel is held
 // to this within rounding.
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -18,11 +19,11 @@ void expect_logprob_args(const tensor& logits, std::span<const logprob_request> 
   const auto fail = [](const std::string& what) { throw std::invalid_argument("row_logprobs: " + what); };
   expect_rank(logits, dtype::f32, 2, "row_logprobs logits");
   const std::int64_t num_rows = logits.dim(0), vocab = logits.dim(1);
-  if (top < 0 || top > max_ranked_logprobs || top > vocab)
-    fail("top " + std::to_string(top) + " is outside [0, " + std::to_string(std::min<std::int64_t>(vocab, max_ranked_logprobs)) +
-         "]");
+  const std::int64_t most = std::min<std::int64_t>(vocab, max_ranked_logprobs);
+  if (top < 0 || top > most) fail("top " + std::to_string(top) + " is outside [0, " + std::to_string(most) + "]");
   if (chosen.size() != requests.size()) fail("one chosen logprob per request is needed");
-  if (ranked.size() != requests.size() * static_cast<std::size_t>(top)) fail("top ranked entries per request are needed");
+  if (ranked.size() != requests.size() * static_cast<std::size_t>(top))
+    fail("top ranked entries per request are needed");
   for (std::size_t i = 0; i < requests.size(); ++i) {
     if (requests[i].row < 0 || requests[i].row >= num_rows)
       fail("request " + std::to_string(i) + " names row " + std::to_string(requests[i].row) + " of " +
@@ -51,19 +52,13 @@ void row_logprobs(const tensor& logits, std::span<const logprob_request> request
     const double log_total = std::log(total);
     chosen[static_cast<std::size_t>(i)] = logprob_of(sanitized(row[request.chosen]), best, log_total);
 
-    // The `top` best so far, in rank order: a token that beats the last is inserted in place.
-    ranked_logprob* best_ranked = ranked.data() + i * top;
+    std::array<ranked_candidate, max_ranked_logprobs> best_ranked;
     std::int32_t count = 0;
-    for (std::int32_t v = 0; v < vocab; ++v) {
-      const float x = sanitized(row[v]);
-      if (count == top && (top == 0 || !ranks_before(x, v, best_ranked[count - 1].logprob, best_ranked[count - 1].id)))
-        continue;
-      std::int32_t at = count < top ? count++ : top - 1;
-      for (; at > 0 && ranks_before(x, v, best_ranked[at - 1].logprob, best_ranked[at - 1].id); --at)
-        best_ranked[at] = best_ranked[at - 1];
-      best_ranked[at] = {v, x};
-    }
-    for (std::int32_t r = 0; r < top; ++r) best_ranked[r].logprob = logprob_of(best_ranked[r].logprob, best, log_total);
+    for (std::int32_t v = 0; v < vocab; ++v) offer_to_ranking(best_ranked.data(), count, top, {sanitized(row[v]), v});
+    for (std::int32_t r = 0; r < top; ++r)
+      ranked[static_cast<std::size_t>(i * top + r)] = {best_ranked[static_cast<std::size_t>(r)].id,
+                                                        logprob_of(best_ranked[static_cast<std::size_t>(r)].value, best,
+                                                                   log_total)};
   }
 }
 

@@ -39,6 +39,13 @@ using cpu::expect_kv_cache;
 using cpu::expect_rank;
 
 namespace cuda {
+namespace {
+
+// Host structs of fixed layout (sampling specs, edits, logprob requests) travel as bytes in I32
+// buffers: the words that hold nbytes.
+std::int64_t words_for(std::size_t nbytes) { return static_cast<std::int64_t>((nbytes + 3) / 4); }
+
+}  // namespace
 
 cuda_backend::cuda_backend(int device) : device_(device) {
   cudaDeviceProp props{};
@@ -382,11 +389,9 @@ void cuda_backend::sample_rows(std::span<std::int32_t> ids, const tensor& logits
   const std::int64_t num_rows = logits.dim(0);
   if (num_rows == 0) return;
   activate();
-  // Plain structs of fixed layout, so they travel as bytes (in buffers of 4-byte words).
-  const auto words = [](std::size_t nbytes) { return static_cast<std::int64_t>((nbytes + 3) / 4); };
-  tensor& specs = at_least(sample_specs_, dtype::i32, words(rows.size_bytes()));
+  tensor& specs = at_least(sample_specs_, dtype::i32, words_for(rows.size_bytes()));
   CUDA_CHECK(cudaMemcpyAsync(specs.data, rows.data(), rows.size_bytes(), cudaMemcpyHostToDevice, stream_));
-  tensor& edit_buffer = at_least(sample_edits_, dtype::i32, words(edits.size_bytes()));
+  tensor& edit_buffer = at_least(sample_edits_, dtype::i32, words_for(edits.size_bytes()));
   if (!edits.empty())
     CUDA_CHECK(cudaMemcpyAsync(edit_buffer.data, edits.data(), edits.size_bytes(), cudaMemcpyHostToDevice, stream_));
   tensor& work = at_least(sample_work_, dtype::f32, logits.numel());
@@ -403,12 +408,11 @@ void cuda_backend::row_logprobs(const tensor& logits, std::span<const logprob_re
   cpu::expect_logprob_args(logits, requests, top, chosen, ranked);
   if (requests.empty()) return;
   activate();
-  const auto words = [](std::size_t nbytes) { return static_cast<std::int64_t>((nbytes + 3) / 4); };
-  tensor& device_requests = at_least(logprob_requests_, dtype::i32, words(requests.size_bytes()));
+  tensor& device_requests = at_least(logprob_requests_, dtype::i32, words_for(requests.size_bytes()));
   CUDA_CHECK(cudaMemcpyAsync(device_requests.data, requests.data(), requests.size_bytes(), cudaMemcpyHostToDevice,
                              stream_));
   tensor& device_chosen = at_least(logprob_chosen_, dtype::f32, static_cast<std::int64_t>(chosen.size()));
-  tensor& device_ranked = at_least(logprob_ranked_, dtype::i32, std::max<std::int64_t>(1, words(ranked.size_bytes())));
+  tensor& device_ranked = at_least(logprob_ranked_, dtype::i32, std::max<std::int64_t>(1, words_for(ranked.size_bytes())));
   launch_row_logprobs(logits.as<float>(), logits.dim(1), static_cast<const logprob_request*>(device_requests.data),
                       static_cast<std::int64_t>(requests.size()), top, device_chosen.as<float>(),
                       static_cast<ranked_logprob*>(device_ranked.data), stream_);

@@ -14,13 +14,8 @@ using namespace sampling_math;
 
 constexpr int logprob_threads = 256;
 
-struct candidate {
-  float value;  // sanitized logit
-  std::int32_t id;
-};
-
 struct ranked_first {
-  __device__ candidate operator()(const candidate& a, const candidate& b) const {
+  __device__ ranked_candidate operator()(const ranked_candidate& a, const ranked_candidate& b) const {
     return ranks_before(b.value, b.id, a.value, a.id) ? b : a;
   }
 };
@@ -29,11 +24,11 @@ struct logprob_shared {
   union {
     cub::BlockReduce<float, logprob_threads>::TempStorage floats;
     cub::BlockReduce<double, logprob_threads>::TempStorage doubles;
-    cub::BlockReduce<candidate, logprob_threads>::TempStorage candidates;
+    cub::BlockReduce<ranked_candidate, logprob_threads>::TempStorage ranks;
   } cub;
   float best;
   double total;
-  candidate winner;
+  ranked_candidate winner;
 };
 
 // One block per request. The row's maximum and sum of exp(x - max) (in double) give the
@@ -51,31 +46,26 @@ __global__ void __launch_bounds__(logprob_threads)
     const float x = sanitized(row[i]);
     mine = x > mine ? x : mine;
   }
-  const float best =
-      broadcast_from_first(&s.best, cub::BlockReduce<float, logprob_threads>(s.cub.floats).Reduce(mine, max_of_floats{}));
+  using float_reduce = cub::BlockReduce<float, logprob_threads>;
+  const float best = broadcast_from_first(&s.best, float_reduce(s.cub.floats).Reduce(mine, max_of_floats{}));
   double part = 0.0;
   if (best != negative_infinity())
     for (std::int64_t i = threadIdx.x; i < vocab; i += blockDim.x) part += weight_of(sanitized(row[i]), best);
-  const double total = broadcast_from_first(&s.total, cub::BlockReduce<double, logprob_threads>(s.cub.doubles).Sum(part));
+  const double total =
+      broadcast_from_first(&s.total, cub::BlockReduce<double, logprob_threads>(s.cub.doubles).Sum(part));
   const double log_total = log(total);
   if (threadIdx.x == 0) chosen[blockIdx.x] = logprob_of(sanitized(row[request.chosen]), best, log_total);
 
-  candidate list[max_ranked_logprobs];
-  int count = 0;
-  for (std::int64_t i = threadIdx.x; i < vocab; i += blockDim.x) {
-    const candidate next{sanitized(row[i]), static_cast<std::int32_t>(i)};
-    if (count == top && (top == 0 || !ranks_before(next.value, next.id, list[count - 1].value, list[count - 1].id)))
-      continue;
-    int at = count < top ? count++ : top - 1;
-    for (; at > 0 && ranks_before(next.value, next.id, list[at - 1].value, list[at - 1].id); --at) list[at] = list[at - 1];
-    list[at] = next;
-  }
+  ranked_candidate list[max_ranked_logprobs];
+  std::int32_t count = 0;
+  for (std::int64_t i = threadIdx.x; i < vocab; i += blockDim.x)
+    offer_to_ranking(list, count, top, {sanitized(row[i]), static_cast<std::int32_t>(i)});
   int head = 0;
   for (int r = 0; r < top; ++r) {
     // An exhausted list offers what every real token ranks before (top <= vocab: enough are real).
-    const candidate offer = head < count ? list[head] : candidate{negative_infinity(), INT_MAX};
-    const candidate winner = broadcast_from_first(
-        &s.winner, cub::BlockReduce<candidate, logprob_threads>(s.cub.candidates).Reduce(offer, ranked_first{}));
+    const ranked_candidate offer = head < count ? list[head] : ranked_candidate{negative_infinity(), INT_MAX};
+    const ranked_candidate winner = broadcast_from_first(
+        &s.winner, cub::BlockReduce<ranked_candidate, logprob_threads>(s.cub.ranks).Reduce(offer, ranked_first{}));
     if (head < count && list[head].id == winner.id) ++head;
     if (threadIdx.x == 0) ranked[blockIdx.x * top + r] = {winner.id, logprob_of(winner.value, best, log_total)};
   }
