@@ -14,12 +14,11 @@ local_executor::local_executor(model::glm4_model& model, std::int64_t num_blocks
       kv_budget_bytes_(static_cast<std::uint64_t>(num_blocks) *
                        model::kv_cache::bytes_per_block(model.config(), block_size, model.kv_cache_dtype())),
       cache_(std::in_place, model.backend(), model.config(), num_blocks, block_size, model.kv_cache_dtype()),
-      sampler_(std::move(eos_token_ids), source), logprobs_source_(source) {}
+      sampler_(std::move(eos_token_ids), source) {}
 
 local_executor::local_executor(model::glm4_model& model, kv_budget budget, std::int32_t block_size,
                                std::vector<token_id> eos_token_ids, logprobs_source source)
-    : model_(model), block_size_(block_size), kv_budget_bytes_(budget.bytes), sampler_(std::move(eos_token_ids), source),
-      logprobs_source_(source) {}
+    : model_(model), block_size_(block_size), kv_budget_bytes_(budget.bytes), sampler_(std::move(eos_token_ids), source) {}
 
 void local_executor::fill_fed_tokens(model::step_batch& batch, std::span<const fed_token> fed,
                                      std::span<const sample_result> previous) {
@@ -131,7 +130,7 @@ std::vector<sample_result> local_executor::sample_on_device(const kernels::tenso
   for (std::size_t r = 0; r < rows.size(); ++r) {
     samples[r].token = ids[r];
     if (!rows[r].params->logprobs) continue;
-    if (logprobs_source_ == logprobs_source::raw) {
+    if (sampler_.source() == logprobs_source::raw) {
       raw_logprobs.push_back({static_cast<std::int32_t>(r), ids[r]});
       continue;
     }

@@ -79,7 +79,6 @@ class local_executor : public step_executor {
   std::uint64_t kv_budget_bytes_;
   std::optional<model::kv_cache> cache_;
   sampler sampler_;
-  logprobs_source logprobs_source_;
   sampling_site sampling_site_ = sampling_site::device;
   std::vector<float> logits_;
 };

@@ -67,6 +67,7 @@ class sampler {
                              const sequence_sampling_state& state) const;
 
   const std::vector<token_id>& eos_token_ids() const { return eos_token_ids_; }
+  logprobs_source source() const { return logprobs_source_; }
 
  private:
   std::vector<token_id> eos_token_ids_;
