@@ -256,7 +256,11 @@ void operator|(const pending_launch<Params...>& launch, std::tuple<Args...> args
   enqueue(launch.config.stream, [kernel = launch.kernel, shape = launch.config.shape, site = launch.config.site,
                                  params, device] {
     expect_device_pointers(params, device, site);  // when it runs: a graph replay may outlive the buffers
-    run_grid(shape, [&] { std::apply(kernel, params); });
+    try {
+      run_grid(shape, [&] { std::apply(kernel, params); });
+    } catch (const launch_refused& refused) {
+      throw std::runtime_error("emulated CUDA: the kernel at " + site.text() + " was launched with " + refused.what());
+    }
     expect_writes_in_bounds(params, site);
   });
 }

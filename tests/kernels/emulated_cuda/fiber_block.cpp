@@ -322,6 +322,14 @@ const dim3& block_dim() { return running().block_shape; }
 const dim3& grid_dim() { return running().grid_shape; }
 void* dynamic_shared_memory() { return running().dynamic_shared; }
 
+void expect_within_launch_bound(unsigned max_threads) {
+  const unsigned threads = threads_of(running().block_shape);
+  if (threads > max_threads)
+    throw launch_refused(std::to_string(threads) + " threads per block, more than its __launch_bounds__ (" +
+                         std::to_string(max_threads) +
+                         "): a GPU refuses the launch (cudaErrorLaunchOutOfResources)");
+}
+
 void note_static_shared_memory(void* storage, std::size_t bytes) {
   block_run& run = running();
   if (std::find(run.fresh_shared.begin(), run.fresh_shared.end(), storage) != run.fresh_shared.end()) return;

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <stdexcept>
 
 namespace glm4::emulated_cuda {
 
@@ -26,6 +27,11 @@ const char* invalid_launch_reason(const launch_shape& shape);
 /// deadlock (threads of a block waiting at barriers that can never all be reached).
 void run_grid(const launch_shape& shape, const std::function<void()>& body);
 
+/// What a GPU refuses only once it knows the kernel: more threads per block than its __launch_bounds__.
+struct launch_refused : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 // What kernel code reads and calls, through device_emulation.hpp. Valid inside run_grid only.
 const uint3& thread_index();
 const uint3& block_index();
@@ -35,6 +41,10 @@ void* dynamic_shared_memory();
 /// Refills a kernel's static __shared__ storage with NaN bytes once per block (the build calls it where
 /// the kernel declares the storage).
 void note_static_shared_memory(void* storage, std::size_t bytes);
+/// Throws launch_refused when the block has more threads than `max_threads`. The build starts the body
+/// of each kernel declared with __launch_bounds__(max_threads) with it, so the first thread to run
+/// throws before any thread has done anything.
+void expect_within_launch_bound(unsigned max_threads);
 void sync_threads();
 void sync_warp(unsigned mask);
 /// The 64 bits `value` of lane `source_lane` (0..31) of this thread's warp; every lane of `mask` calls it.

@@ -104,6 +104,19 @@ TEST_CASE("emulated kernels: shapes CUDA refuses are launch errors, not runs", "
   CHECK(flags.to_host() == std::vector<int>{0, 0});
 }
 
+TEST_CASE("emulated kernels: a launch of more threads than the kernel's __launch_bounds__ is refused, naming it",
+          "[emulated_cuda]") {
+  using launch = void (*)(float*, float, int, int, cudaStream_t);
+  const launch bounded = GENERATE(as<launch>{}, probe::launch_bounded_fill, probe::launch_bounded_fill_template);
+  device_vector<float> out(std::vector<float>(256, 0.0f));
+  bounded(out.get(), 1.0f, 256, probe::bounded_fill_threads, nullptr);
+  CHECK(out.to_host() == std::vector<float>(256, 1.0f));
+  REQUIRE_THROWS_WITH(bounded(out.get(), 2.0f, 256, 2 * probe::bounded_fill_threads, nullptr),
+                      Catch::Contains("the kernel at ") && Catch::Contains("probe_kernels.cu:") &&
+                          Catch::Contains("launched with 128 threads per block, more than its __launch_bounds__ (64)"));
+  CHECK(out.to_host() == std::vector<float>(256, 1.0f));  // no block ran
+}
+
 TEST_CASE("emulated kernels: a host pointer passed to a kernel is refused", "[emulated_cuda]") {
   std::vector<float> host(4, 0.0f);
   REQUIRE_THROWS_WITH(probe::launch_fill(host.data(), 1.0f, 4, 32, nullptr),

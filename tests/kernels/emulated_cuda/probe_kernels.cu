@@ -72,6 +72,18 @@ __global__ void copy_shifted_kernel(float* out, const float* in, int count, int 
   for (int i = static_cast<int>(threadIdx.x); i < count; i += static_cast<int>(blockDim.x)) out[i] = in[i + shift];
 }
 
+__global__ void __launch_bounds__(bounded_fill_threads) bounded_fill_kernel(float* out, float value, int count) {
+  const int i = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
+  if (i < count) out[i] = value;
+}
+
+template <int MaxThreads>
+__global__ void __launch_bounds__(MaxThreads, (2048 / MaxThreads))
+    bounded_fill_template_kernel(float* out, float value, int count) {
+  const int i = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
+  if (i < count) out[i] = value;
+}
+
 }  // namespace
 
 void launch_block_sum(float* out, const float* in, int blocks, int threads, bool with_barriers, cudaStream_t stream) {
@@ -110,6 +122,15 @@ void launch_fill_from(float* out, float value, int first, int count, cudaStream_
 
 void launch_copy_shifted(float* out, const float* in, int count, int shift, cudaStream_t stream) {
   copy_shifted_kernel<<<1, 32, 0, stream>>>(out, in, count, shift);
+}
+
+void launch_bounded_fill(float* out, float value, int count, int threads, cudaStream_t stream) {
+  bounded_fill_kernel<<<(count + threads - 1) / threads, threads, 0, stream>>>(out, value, count);
+}
+
+void launch_bounded_fill_template(float* out, float value, int count, int threads, cudaStream_t stream) {
+  bounded_fill_template_kernel<bounded_fill_threads><<<(count + threads - 1) / threads, threads, 0, stream>>>(
+      out, value, count);
 }
 
 }  // namespace glm4::emulated_cuda::probe

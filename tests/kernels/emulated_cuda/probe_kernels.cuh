@@ -31,4 +31,10 @@ void launch_fill_from(float* out, float value, int first, int count, cudaStream_
 /// out[i] = in[i + shift] for i < count (shift may be negative: reads before in); one block.
 void launch_copy_shifted(float* out, const float* in, int count, int shift, cudaStream_t stream);
 
+/// launch_fill through kernels declared __launch_bounds__(bounded_fill_threads), one plain and one a
+/// template with a second bound argument: a launch of more threads is refused before anything is written.
+inline constexpr int bounded_fill_threads = 64;
+void launch_bounded_fill(float* out, float value, int count, int threads, cudaStream_t stream);
+void launch_bounded_fill_template(float* out, float value, int count, int threads, cudaStream_t stream);
+
 }  // namespace glm4::emulated_cuda::probe

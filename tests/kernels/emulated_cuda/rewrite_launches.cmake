@@ -3,8 +3,10 @@
 #                                                      grid, block, shared, stream) | kernel_args(args)
 #   extern __shared__ T name[];                     ->  T* name = dynamic_shared<T>();
 #   __shared__ T name[N];                            ->  static thread_local T name[N]; plus a fresh_shared_memory
+#   __launch_bounds__(N) kernel(...) {               ->  the same, its body starting with expect_within_launch_bound(N);
 # and refuses __CUDA_ARCH__, which has no meaning on the host.
 # Usage: cmake -DINPUT=x.cu -DOUTPUT=x.cpp -P rewrite_launches.cmake
+cmake_policy(VERSION 3.25)  # a script run by -P starts with every policy unset
 file(READ "${INPUT}" source)
 string(REPLACE "<<<" " | ::glm4::emulated_cuda::launch_config_of(::glm4::emulated_cuda::launch_site{__FILE__, __LINE__}, "
        source "${source}")
@@ -19,6 +21,51 @@ string(REGEX REPLACE "__shared__ ([^;]+) ([A-Za-z_][A-Za-z_0-9]*)(\\[[^];]*\\]);
 string(REGEX REPLACE "__shared__ ([^;]+) ([A-Za-z_][A-Za-z_0-9]*);"
        "static thread_local \\1 \\2; const ::glm4::emulated_cuda::fresh_shared_memory glm4_fresh_\\2(&\\2, sizeof \\2);"
        source "${source}")
+# A kernel's __launch_bounds__(max_threads[, min_blocks]): its body starts by checking the block against
+# max_threads, since a GPU refuses a launch of more threads than the bound (the macro itself expands to
+# nothing). A declaration without a body gets no check; its definition does.
+set(bounded "")
+string(FIND "${source}" "__launch_bounds__(" at)
+while(NOT at EQUAL -1)
+  math(EXPR first "${at} + 18")
+  string(LENGTH "${source}" length)
+  set(depth 1)
+  set(position ${first})
+  set(first_argument_end -1)
+  while(depth GREATER 0)
+    if(position GREATER_EQUAL length)
+      message(FATAL_ERROR "rewrite_launches: ${INPUT} has a __launch_bounds__( without its closing parenthesis")
+    endif()
+    string(SUBSTRING "${source}" ${position} 1 character)
+    if(character STREQUAL "(")
+      math(EXPR depth "${depth} + 1")
+    elseif(character STREQUAL ")")
+      math(EXPR depth "${depth} - 1")
+    elseif(character STREQUAL "," AND depth EQUAL 1 AND first_argument_end EQUAL -1)
+      set(first_argument_end ${position})
+    endif()
+    math(EXPR position "${position} + 1")
+  endwhile()
+  if(first_argument_end EQUAL -1)
+    math(EXPR first_argument_end "${position} - 1")
+  endif()
+  math(EXPR bound_length "${first_argument_end} - ${first}")
+  string(SUBSTRING "${source}" ${first} ${bound_length} bound)
+  string(SUBSTRING "${source}" 0 ${position} before)
+  string(SUBSTRING "${source}" ${position} -1 source)
+  string(FIND "${source}" "{" body)
+  string(FIND "${source}" ";" semicolon)
+  if(body EQUAL -1 OR (NOT semicolon EQUAL -1 AND semicolon LESS body))
+    string(APPEND bounded "${before}")
+  else()
+    math(EXPR body "${body} + 1")
+    string(SUBSTRING "${source}" 0 ${body} signature_end)
+    string(SUBSTRING "${source}" ${body} -1 source)
+    string(APPEND bounded "${before}${signature_end} ::glm4::emulated_cuda::expect_within_launch_bound(${bound});")
+  endif()
+  string(FIND "${source}" "__launch_bounds__(" at)
+endwhile()
+set(source "${bounded}${source}")
 if(source MATCHES "<<<|>>>|__shared__|__CUDA_ARCH__")
   message(FATAL_ERROR "rewrite_launches: ${INPUT} has a launch, shared declaration or __CUDA_ARCH__ this script does not handle")
 endif()
