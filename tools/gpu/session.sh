@@ -25,6 +25,17 @@ log() { echo "[$(($(date +%s) - started)) s] $*" | tee -a "$out/session.txt"; }
 
 export LD_LIBRARY_PATH="$deps/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export PKG_CONFIG_PATH="$deps/usr/lib/x86_64-linux-gnu/pkgconfig:$deps/usr/share/pkgconfig"
+# NCCL: the toolkit's if it has one, else the nvidia-nccl wheel PyTorch brought (nccl.h and libnccl.so.2).
+nccl_args=()
+if [[ ! -e /usr/local/cuda/include/nccl.h ]]; then
+  wheels=$(python3 -c "import site; print(' '.join(site.getsitepackages()))" 2>/dev/null)
+  nccl_h=$(find $wheels -path '*nvidia*' -name nccl.h 2>/dev/null | head -1)
+  nccl_so=$(find $wheels -path '*nvidia*' -name 'libnccl.so*' 2>/dev/null | head -1)
+  if [[ -n $nccl_h && -n $nccl_so ]]; then
+    nccl_args=(-DNCCL_INCLUDE_DIR="$(dirname "$nccl_h")" -DNCCL_LIBRARY="$nccl_so")
+    export LD_LIBRARY_PATH="$(dirname "$nccl_so"):$LD_LIBRARY_PATH"
+  fi
+fi
 
 if [[ $steps == *build* ]]; then
   nvidia-smi --query-gpu=name,compute_cap,memory.total,driver_version --format=csv | tee "$out/gpu.txt"
@@ -33,9 +44,9 @@ if [[ $steps == *build* ]]; then
   for deb in .gpu-deps/*.deb; do dpkg -x "$deb" "$deps"; done
   # The .pc files name prefix=/usr; here the packages live under $deps.
   sed -i "s|^prefix=/usr\$|prefix=$deps/usr|" "$deps"/usr/lib/x86_64-linux-gnu/pkgconfig/*.pc "$deps"/usr/share/pkgconfig/*.pc
-  log "configure for sm_${arch}"
+  log "configure for sm_${arch} (NCCL: ${nccl_args[*]:-from the toolkit, if it has one})"
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DGLM4_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="${arch}-real" \
-    -DGLM4_EMULATED_CUDA=OFF \
+    -DGLM4_EMULATED_CUDA=OFF "${nccl_args[@]}" \
     -DCMAKE_PREFIX_PATH="$deps/usr" -DCMAKE_INCLUDE_PATH="$deps/usr/include" \
     -DCMAKE_LIBRARY_PATH="$deps/usr/lib/x86_64-linux-gnu" >"$out/configure.log" 2>&1 || log "configure FAILED (configure.log)"
   log "build"
