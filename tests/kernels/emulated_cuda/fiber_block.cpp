@@ -103,18 +103,27 @@ struct block_run {
   uint3 block{};
   dim3 block_shape;
   dim3 grid_shape;
-  char* dynamic_shared = nullptr;  // this launch's bytes, against the thread's guard page
+  // Blocks alternate between two sets of everything a block's threads touch as their own: ThreadSanitizer
+  // records, stacks, shared memory. So no block is ordered after the one just before it (below), and
+  // accesses of two neighbouring blocks that CUDA leaves unordered are reported.
+  unsigned parity = 0;
+  unsigned first_slot = 0;                  // parity x threads: this block's records and stacks
+  char* dynamic_shared_of[2] = {};          // each parity's bytes, against the thread's guard page
+  char* dynamic_shared = nullptr;           // this block's
   std::size_t dynamic_shared_bytes = 0;
   std::vector<const void*> fresh_shared;  // static __shared__ storage already refilled for this block
   std::vector<std::uint64_t> shuffle_values;   // per thread: what it offers at a shuffle
   std::vector<unsigned> shuffle_sources;        // per thread: the lane it reads, or no_shuffle at a plain __syncwarp
   std::vector<std::uint64_t> shuffle_results;  // per thread: what it read, set when its group is released
   std::vector<std::vector<warp_group>> warp_waits;  // per warp
-  // What ThreadSanitizer synchronises on (racecheck tests): the block's start and end, which order it after
-  // the launch and earlier blocks (each thread's start, not a finished thread, orders the next), and
-  // __syncthreads and each warp's __syncwarp.
-  char block_start = 0;
-  char block_end = 0;
+  // What ThreadSanitizer synchronises on (racecheck tests): __syncthreads, each warp's __syncwarp, and per
+  // parity a block's start and end. The scheduler takes in the ends of the blocks of a parity before it
+  // starts the next block of that parity, and a block's threads leave its start: so a block happens after
+  // what came before the launch and every block before the last, and the kernel before what follows it.
+  // (A block's threads start one by one, the first perhaps finished before the next starts: its start and
+  // end are different objects, so that finishing orders nothing among the block's threads.)
+  char parity_start[2] = {};
+  char parity_end[2] = {};
   char block_barrier = 0;
   std::vector<char> warp_barriers;
   void* scheduler_race_fiber = nullptr;
@@ -125,7 +134,7 @@ struct block_run {
 
 thread_local block_run* active = nullptr;
 thread_local std::vector<std::unique_ptr<guarded_stack>> stacks;
-thread_local std::unique_ptr<guarded_memory> shared_memory;  // this thread's blocks' dynamic shared memory
+thread_local std::unique_ptr<guarded_memory> shared_memory[2];  // this thread's blocks' dynamic shared memory
 
 block_run& running() {
   if (active == nullptr) throw std::logic_error("emulated CUDA: a device function was called outside a kernel");
@@ -140,9 +149,9 @@ void yield_to_scheduler() {
 }
 
 ctx::fiber start_thread(block_run& run, unsigned index) {
-  return ctx::fiber(std::allocator_arg, reused_stacks(stacks, index), [&run, index](ctx::fiber&& scheduler) {
+  const auto body = [&run, index](ctx::fiber&& scheduler) {
     run.fibers[index].scheduler = std::move(scheduler);
-    race_detection::leave(&run.block_start);
+    race_detection::leave(&run.parity_start[run.parity]);
     try {
       (*run.body)();
     } catch (const ctx::detail::forced_unwind&) {
@@ -152,10 +161,11 @@ ctx::fiber start_thread(block_run& run, unsigned index) {
       if (!run.failure) run.failure = std::current_exception();
     }
     run.fibers[index].state = wait_state::finished;
-    race_detection::arrive(&run.block_end);
+    race_detection::arrive(&run.parity_end[run.parity]);
     race_detection::switch_to(run.scheduler_race_fiber, false);
     return std::move(run.fibers[index].scheduler);
-  });
+  };
+  return ctx::fiber(std::allocator_arg, reused_stacks(stacks, run.first_slot + index), body);
 }
 
 unsigned threads_of(const dim3& d) { return d.x * d.y * d.z; }
@@ -179,7 +189,7 @@ void run_phase(block_run& run) {
     const unsigned i = run.ready.front();
     run.ready.pop_front();
     run.current = i;
-    race_detection::switch_to(race_detection::fiber_for_slot(i), false);
+    race_detection::switch_to(race_detection::fiber_for_slot(run.first_slot + i), false);
     run.fibers[i].context = std::move(run.fibers[i].context).resume();
   }
 }
@@ -189,7 +199,7 @@ void abandon_suspended_threads(block_run& run) {
   for (unsigned i = 0; i < run.fibers.size(); ++i) {
     if (!run.fibers[i].context) continue;
     run.current = i;
-    race_detection::switch_to(race_detection::fiber_for_slot(i), true);
+    race_detection::switch_to(race_detection::fiber_for_slot(run.first_slot + i), true);
     run.fibers[i].context = ctx::fiber{};
     race_detection::switch_to(run.scheduler_race_fiber, true);
   }
@@ -229,9 +239,13 @@ void run_block(block_run& run, std::uint64_t block_number) {
   run.shuffle_results.assign(count, 0);
   run.warp_waits.assign((count + warp_size - 1) / warp_size, {});
   run.warp_barriers.assign(run.warp_waits.size(), 0);
+  run.parity = static_cast<unsigned>(block_number % 2);
+  run.first_slot = run.parity * count;
+  run.dynamic_shared = run.dynamic_shared_of[run.parity];
+  race_detection::leave(&run.parity_end[run.parity]);
+  race_detection::arrive(&run.parity_start[run.parity]);
   std::memset(run.dynamic_shared, 0xFF, run.dynamic_shared_bytes);  // NaN until written
   run.fresh_shared.clear();
-  race_detection::arrive(&run.block_start);
   for (unsigned i = 0; i < count; ++i) {
     fiber& f = run.fibers[i];
     f.index = {i % run.block_shape.x, i / run.block_shape.x % run.block_shape.y,
@@ -247,10 +261,7 @@ void run_block(block_run& run, std::uint64_t block_number) {
     if (run.failure) std::rethrow_exception(run.failure);
     const bool all_finished = std::all_of(run.fibers.begin(), run.fibers.end(),
                                           [](const fiber& f) { return f.state == wait_state::finished; });
-    if (all_finished) {
-      race_detection::leave(&run.block_end);
-      return;
-    }
+    if (all_finished) return;
     // CUDA leaves a __syncthreads that some threads skip or exit before undefined: refuse it.
     const bool all_at_block_barrier = std::all_of(run.fibers.begin(), run.fibers.end(),
                                                   [](const fiber& f) { return f.state == wait_state::block_barrier; });
@@ -283,9 +294,12 @@ void run_grid(const launch_shape& shape, const std::function<void()>& body) {
   run.body = &body;
   race_detection::ignore_host_thread();
   run.scheduler_race_fiber = race_detection::current_fiber();
-  if (!shared_memory) shared_memory = std::make_unique<guarded_memory>(max_shared_bytes, guarded_memory::guard_at::end);
-  // Ending at the guard page, 16-byte aligned as CUDA aligns it.
-  run.dynamic_shared = shared_memory->end() - (shape.dynamic_shared_bytes + 15) / 16 * 16;
+  for (unsigned parity = 0; parity < 2; ++parity) {
+    std::unique_ptr<guarded_memory>& memory = shared_memory[parity];
+    if (!memory) memory = std::make_unique<guarded_memory>(max_shared_bytes, guarded_memory::guard_at::end);
+    // Ending at the guard page, 16-byte aligned as CUDA aligns it.
+    run.dynamic_shared_of[parity] = memory->end() - (shape.dynamic_shared_bytes + 15) / 16 * 16;
+  }
   run.dynamic_shared_bytes = shape.dynamic_shared_bytes;
   active = &run;
   struct reset_active {
@@ -311,6 +325,8 @@ void run_grid(const launch_shape& shape, const std::function<void()>& body) {
       throw;
     }
   }
+  race_detection::leave(&run.parity_end[0]);  // the kernel happens before what follows it
+  race_detection::leave(&run.parity_end[1]);
 }
 
 const uint3& thread_index() {
@@ -320,6 +336,7 @@ const uint3& thread_index() {
 const uint3& block_index() { return running().block; }
 const dim3& block_dim() { return running().block_shape; }
 const dim3& grid_dim() { return running().grid_shape; }
+unsigned block_parity() { return running().parity; }
 void* dynamic_shared_memory() { return running().dynamic_shared; }
 
 void expect_within_launch_bound(unsigned max_threads) {

@@ -38,6 +38,9 @@ const uint3& block_index();
 const dim3& block_dim();
 const dim3& grid_dim();
 void* dynamic_shared_memory();
+/// 0 or 1, alternating from block to block as they run: which of the two copies of its static
+/// __shared__ storage a block uses (see fiber_block.cpp, on telling neighbouring blocks' accesses apart).
+unsigned block_parity();
 /// Refills a kernel's static __shared__ storage with NaN bytes once per block (the build calls it where
 /// the kernel declares the storage).
 void note_static_shared_memory(void* storage, std::size_t bytes);

@@ -113,7 +113,8 @@ TEST_CASE("emulated kernels: a launch of more threads than the kernel's __launch
   CHECK(out.to_host() == std::vector<float>(256, 1.0f));
   REQUIRE_THROWS_WITH(bounded(out.get(), 2.0f, 256, 2 * probe::bounded_fill_threads, nullptr),
                       Catch::Contains("the kernel at ") && Catch::Contains("probe_kernels.cu:") &&
-                          Catch::Contains("launched with 128 threads per block, more than its __launch_bounds__ (64)"));
+                          Catch::Contains("launched with 128 threads per block, more than its "
+                                          "__launch_bounds__ (64)"));
   CHECK(out.to_host() == std::vector<float>(256, 1.0f));  // no block ran
 }
 

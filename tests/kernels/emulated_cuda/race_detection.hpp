@@ -1,7 +1,8 @@
 // Tells ThreadSanitizer, in a program built with it (the racecheck tests), which emulated CUDA thread runs
 // and where CUDA orders memory between threads: __syncthreads, __syncwarp and a block's start and end do;
-// shuffles, and threads of a block running one after another here, do not. Accesses of a block's threads to shared or global memory
-// that CUDA leaves unordered then get a data-race report, as compute-sanitizer's racecheck gives on a GPU.
+// shuffles, and threads of a block (or neighbouring blocks) running one after another here, do not.
+// Accesses to shared or global memory that CUDA leaves unordered then get a data-race report, as
+// compute-sanitizer's racecheck gives on a GPU for shared memory.
 // In a program without ThreadSanitizer every call does nothing.
 #pragma once
 
@@ -18,7 +19,8 @@ void ignore_host_thread();
 /// ThreadSanitizer's record of the thread running now (the host thread's own outside a kernel), or null.
 void* current_fiber();
 
-/// A record for an emulated thread, kept by the calling host thread and reused by its later blocks.
+/// A record for an emulated thread, kept by the calling host thread and reused by its later blocks (a
+/// block's threads take slots parity x threads + thread, so neighbouring blocks never share one).
 void* fiber_for_slot(unsigned slot);
 
 /// Says that `to` runs from now on. With `ordered`, all the current one did happens before what `to` does

@@ -22,10 +22,11 @@ void check(cudaError_t status, const char* what) {
   std::exit(2);
 }
 
-// Runs `launch` on a fresh buffer of `count` floats and checks out[i] == expected(i).
+// Runs `launch` on a fresh buffer of `count` zeros and checks out[i] == expected(i).
 int run_floats(int count, const std::function<void(float*)>& launch, const std::function<float(int)>& expected) {
   float* device = nullptr;
   check(cudaMalloc(reinterpret_cast<void**>(&device), count * sizeof(float)), "cudaMalloc");
+  check(cudaMemsetAsync(device, 0, count * sizeof(float), nullptr), "cudaMemsetAsync");
   launch(device);
   check(cudaGetLastError(), "launch");
   std::vector<float> host(static_cast<std::size_t>(count));
@@ -57,8 +58,8 @@ int run_count(bool atomic) {
 
 int main(int argc, char** argv) {
   const auto block_neighbour = [](bool with_barrier) {
-    return run_floats(128, [=](float* out) { launch_shared_neighbour(out, with_barrier, nullptr); },
-                      [](int i) { return static_cast<float>((i % 64 + 1) % 64); });
+    return run_floats(256, [=](float* out) { launch_shared_neighbour(out, with_barrier, nullptr); },
+                      [](int i) { return static_cast<float>(2 * ((i % 64 + 1) % 64)); });
   };
   const auto warp_neighbour = [](bool with_barrier) {
     return run_floats(32, [=](float* out) { launch_warp_neighbour(out, with_barrier, nullptr); },
@@ -77,6 +78,15 @@ int main(int argc, char** argv) {
       {"shuffle-with-syncwarp", [&] { return shuffle_then_read(true); }},
       {"plain-add", [] { return run_count(false); }},
       {"atomic-add", [] { return run_count(true); }},
+      // Blocks run one after another here: the last block's write lands, and each block reads the zero
+      // the next one has yet to overwrite.
+      {"blocks-write-one-word",
+       [] {
+         return run_floats(1, [](float* out) { launch_blocks_write_one_word(out, nullptr); }, [](int) { return 3.0f; });
+       }},
+      {"blocks-read-next",
+       [] { return run_floats(5, [](float* out) { launch_blocks_read_next(out, nullptr); },
+                              [](int i) { return i < 4 ? 1.0f : 0.0f; }); }},
   };
   const auto mode = modes.find(argc > 1 ? argv[1] : "");
   if (mode == modes.end()) {

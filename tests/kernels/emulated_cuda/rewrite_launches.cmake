@@ -2,7 +2,8 @@
 #   kernel<<<grid, block, shared, stream>>>(args)  ->  kernel | launch_config_of(launch_site{__FILE__, __LINE__},
 #                                                      grid, block, shared, stream) | kernel_args(args)
 #   extern __shared__ T name[];                     ->  T* name = dynamic_shared<T>();
-#   __shared__ T name[N];                            ->  static thread_local T name[N]; plus a fresh_shared_memory
+#   __shared__ T name[N];                            ->  static thread_local T glm4_shared_name[2][N], name the
+#                                                      block's copy of the two; plus a fresh_shared_memory
 #   __launch_bounds__(N) kernel(...) {               ->  the same, its body starting with expect_within_launch_bound(N);
 # and refuses __CUDA_ARCH__, which has no meaning on the host.
 # Usage: cmake -DINPUT=x.cu -DOUTPUT=x.cpp -P rewrite_launches.cmake
@@ -13,13 +14,15 @@ string(REPLACE "<<<" " | ::glm4::emulated_cuda::launch_config_of(::glm4::emulate
 string(REGEX REPLACE ">>>[ \t\r\n]*\\(" ") | ::glm4::emulated_cuda::kernel_args(" source "${source}")
 string(REGEX REPLACE "extern __shared__ ([A-Za-z_][A-Za-z_0-9: ]*) ([A-Za-z_][A-Za-z_0-9]*)\\[\\];"
        "\\1* \\2 = ::glm4::emulated_cuda::dynamic_shared<\\1>();" source "${source}")
-# A block's static shared memory: per host thread (one block runs on it at a time), refilled with NaN
-# bytes by the first thread of each block to reach the declaration, as a GPU's holds no defined values.
+# A block's static shared memory: per host thread (one block runs on it at a time), two copies that blocks
+# alternate between (block_parity(): racecheck orders a block after the one before last, not the last),
+# refilled with NaN bytes by the first thread of each block to reach the declaration, as a GPU's holds no
+# defined values.
 string(REGEX REPLACE "__shared__ ([^;]+) ([A-Za-z_][A-Za-z_0-9]*)(\\[[^];]*\\]);"
-       "static thread_local \\1 \\2\\3; const ::glm4::emulated_cuda::fresh_shared_memory glm4_fresh_\\2(&\\2, sizeof \\2);"
+       "static thread_local \\1 glm4_shared_\\2[2]\\3; auto& \\2 = glm4_shared_\\2[::glm4::emulated_cuda::block_parity()]; const ::glm4::emulated_cuda::fresh_shared_memory glm4_fresh_\\2(&\\2, sizeof \\2);"
        source "${source}")
 string(REGEX REPLACE "__shared__ ([^;]+) ([A-Za-z_][A-Za-z_0-9]*);"
-       "static thread_local \\1 \\2; const ::glm4::emulated_cuda::fresh_shared_memory glm4_fresh_\\2(&\\2, sizeof \\2);"
+       "static thread_local \\1 glm4_shared_\\2[2]; auto& \\2 = glm4_shared_\\2[::glm4::emulated_cuda::block_parity()]; const ::glm4::emulated_cuda::fresh_shared_memory glm4_fresh_\\2(&\\2, sizeof \\2);"
        source "${source}")
 # A kernel's __launch_bounds__(max_threads[, min_blocks]): its body starts by checking the block against
 # max_threads, since a GPU refuses a launch of more threads than the bound (the macro itself expands to
