@@ -55,10 +55,10 @@ fi
 
 if [[ $steps == *test* ]]; then
   log "ctest -L ^gpu\$"
-  (cd "$build" && ctest -L '^gpu$' --output-on-failure --timeout 300) >"$out/gpu_tests.log" 2>&1 || log "gpu tests FAILED"
+  (cd "$build" && ctest -L '^gpu$' -j 8 --output-on-failure --timeout 300) >"$out/gpu_tests.log" 2>&1 || log "gpu tests FAILED"
   grep -E "tests passed|tests failed" "$out/gpu_tests.log" | tee -a "$out/session.txt"
   log "forward and graph tests with GLM4_CUDA_ATTENTION=per_head"
-  (cd "$build" && GLM4_CUDA_ATTENTION=per_head ctest -L '^gpu$' -R "forward|graphs" --output-on-failure --timeout 300) \
+  (cd "$build" && GLM4_CUDA_ATTENTION=per_head ctest -L '^gpu$' -j 4 -R "forward|graphs" --output-on-failure --timeout 300) \
     >"$out/gpu_tests_per_head.log" 2>&1 || log "per-head attention tests FAILED"
   grep -E "tests passed|tests failed" "$out/gpu_tests_per_head.log" | tee -a "$out/session.txt"
   "$build/glm4-actor" doctor >"$out/doctor.txt" 2>&1 || log "doctor FAILED"
