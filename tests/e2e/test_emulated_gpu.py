@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 
 import pytest
@@ -125,3 +126,21 @@ def test_a_stage_over_two_gpus_stops_cleanly_with_a_stream_in_flight(server_fact
     server = server_factory("--config", str(gpu_layout(tmp_path_factory, True, '"cuda:0", "cuda:1"')),
                             executable=EMULATED_GPU_BINARY)
     check_sigterm_with_a_stream_in_flight(server)
+
+
+def test_doctor_plans_a_gpu_for_a_model_as_for_a_one_gpu_layout(model_dir, tmp_path):
+    """doctor --model and doctor --config (one stage on cuda:0, default limits) give cuda:0 the same KV budget:
+    serve's rule, which keeps room for the largest step's activations and workspaces."""
+    layout = tmp_path / "cluster.toml"
+    layout.write_text('[[stage]]\ndevices = ["cuda:0"]\n')
+    by_model = subprocess.run([EMULATED_GPU_BINARY, "doctor", "--model", str(model_dir)],
+                              capture_output=True, text=True, timeout=60)
+    by_layout = subprocess.run([EMULATED_GPU_BINARY, "doctor", "--model", str(model_dir), "--config", str(layout)],
+                               capture_output=True, text=True, timeout=60)
+    assert by_model.returncode == 0 and by_layout.returncode == 0, (by_model, by_layout)
+    model_plan = re.search(r"GPU 0:.*?\n  plan:   (.*) = \S+ \S+ KV cache, (\d+) tokens", by_model.stdout, re.S)
+    layout_plan = re.search(r"cuda:0: .*activations and workspaces (\S+ \S+); KV budget \S+ \S+ = (\d+) tokens",
+                            by_layout.stdout)
+    assert model_plan and layout_plan, (by_model.stdout, by_layout.stdout)
+    assert f"activations and workspaces {layout_plan.group(1)}" in model_plan.group(1), model_plan.group(1)
+    assert model_plan.group(2) == layout_plan.group(2), (by_model.stdout, by_layout.stdout)

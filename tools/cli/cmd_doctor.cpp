@@ -13,7 +13,9 @@
 #include "model/checkpoint/progress.hpp"
 #include "model/kv_cache.hpp"
 #include "config/cluster_config.hpp"
+#include "model/shard_plan.hpp"
 #include "tools/cli/cli_support.hpp"
+#include "tools/cli/gpu_kv_budget.hpp"
 #include "tools/cli/layout_plan.hpp"
 #include "tools/cli/serving_stack.hpp"
 #ifdef GLM4_HAVE_CUDA
@@ -72,25 +74,33 @@ std::string cuda_version(int code) {
   return code == 0 ? "none" : std::to_string(code / 1000) + "." + std::to_string(code % 1000 / 10);
 }
 
-// How many tokens of KV cache fit on `gpu` next to the weights, vLLM-style: a fraction of memory.
+// How many tokens of KV cache `serve --model` would give `gpu`: serve's own rule (gpu_kv_budget.hpp,
+// also doctor --config's), vLLM's: the utilization's share of the GPU's memory, less what is in use,
+// the weights and what the largest step needs besides, for one rank holding every layer at the
+// scheduler's default limits.
 void print_memory_plan(const kernels::cuda::gpu_info& gpu, const model_needs& needs, double utilization) {
-  const auto memory = kernels::cuda::query_memory(gpu.index);
-  const auto budget = static_cast<std::uint64_t>(static_cast<double>(memory.free_bytes) * utilization);
-  std::cout << "  plan:   " << model::format_bytes(budget) << " usable (" << model::format_bytes(memory.free_bytes)
-            << " free x " << fixed(utilization, 2) << ")";
-  if (budget <= needs.weight_bytes) {
-    std::cout << ": the weights (" << model::format_bytes(needs.weight_bytes)
-              << ") do not fit; raise --gpu-memory-utilization or use a bigger GPU\n";
+  const config::scheduler_section limits;
+  const model::model_config& model = needs.config;
+  const model::shard_plan whole = model::make_shard_plan(model, 1, 0, {0, model.num_layers});
+  const std::uint64_t reserve = gpu_step_reserve(model, whole, limits.max_num_batched_tokens, limits.max_num_seqs);
+  const gpu_kv_budget budget = plan_gpu_kv_budget(gpu.index, utilization, needs.weight_bytes, reserve);
+  const auto share = static_cast<std::uint64_t>(static_cast<double>(budget.total_bytes) * utilization);
+  std::cout << "  plan:   " << model::format_bytes(share) << " (" << model::format_bytes(budget.total_bytes) << " x "
+            << fixed(utilization, 2) << ") - in use " << model::format_bytes(budget.in_use_bytes) << " - weights "
+            << model::format_bytes(needs.weight_bytes) << " - activations and workspaces " << model::format_bytes(reserve)
+            << " (" << limits.max_num_batched_tokens << "-token steps, " << limits.max_num_seqs << " sequences)";
+  if (!budget.kv_bytes) {
+    std::cout << ": nothing is left for the KV cache; raise --gpu-memory-utilization, use a bigger GPU or split the "
+                 "model over more (doctor --config plans a layout)\n";
     return;
   }
-  const std::uint64_t kv_bytes = budget - needs.weight_bytes;
-  const std::uint64_t tokens = kv_bytes / std::max<std::uint64_t>(needs.kv_bytes_per_token, 1);
-  std::cout << " - weights " << model::format_bytes(needs.weight_bytes) << " = " << model::format_bytes(kv_bytes)
-            << " KV cache, " << tokens << " tokens (" << tokens / 16 << " blocks of 16)";
-  if (needs.config.max_position_embeddings > 0 && tokens < static_cast<std::uint64_t>(needs.config.max_position_embeddings))
-    std::cout << "; less than one full " << needs.config.max_position_embeddings << "-token context";
+  const std::uint64_t tokens = *budget.kv_bytes / std::max<std::uint64_t>(needs.kv_bytes_per_token, 1);
+  std::cout << " = " << model::format_bytes(*budget.kv_bytes) << " KV cache, " << tokens << " tokens (" << tokens / 16
+            << " blocks of 16)";
+  if (model.max_position_embeddings > 0 && tokens < static_cast<std::uint64_t>(model.max_position_embeddings))
+    std::cout << "; less than one full " << model.max_position_embeddings << "-token context";
   std::cout << "\n";
-  if (needs.config.torch_dtype == kernels::dtype::bf16 && !gpu.has_bf16)
+  if (model.torch_dtype == kernels::dtype::bf16 && !gpu.has_bf16)
     std::cout << "          BF16 weights will be stored as F16 on this GPU (no native BF16 before sm_80)\n";
 }
 
@@ -179,7 +189,8 @@ command_runner add_doctor_command(CLI::App& command) {
   command.add_option("--config", flags->config_file, "cluster.toml: adds the memory plan of its layout, rank by rank")
       ->check(CLI::ExistingFile);
   command.add_option("--gpu-memory-utilization", flags->gpu_memory_utilization,
-                     "Fraction of each GPU's free memory the plan may use, in (0, 1]")
+                     "Share of each GPU's memory the weights, activations and KV cache may take, in (0, 1] "
+                     "(as serve's gpu_memory_utilization)")
       ->capture_default_str();
   return [&command, flags] { return run_doctor(command, *flags); };
 }
