@@ -22,6 +22,7 @@
 #include "kernels/cuda/gather_rows.cuh"
 #include "kernels/cuda/grouped_attention.cuh"
 #include "kernels/cuda/matmul.cuh"
+#include "kernels/cuda/matvec.cuh"
 #include "kernels/cuda/nccl_group.hpp"
 #include "kernels/cuda/paged_attention.cuh"
 #include "kernels/cuda/rms_norm.cuh"
@@ -60,6 +61,11 @@ cuda_backend::cuda_backend(int device) : device_(device) {
     if (!kernel)
       throw std::invalid_argument(std::string("GLM4_CUDA_ATTENTION is '") + chosen + "': use per_head or grouped");
     attention_kernel_ = *kernel;
+  }
+  if (const char* chosen = std::getenv("GLM4_CUDA_MATMUL"); chosen != nullptr && *chosen != '\0') {
+    const auto kernel = parse_matmul_kernel(chosen);
+    if (!kernel) throw std::invalid_argument(std::string("GLM4_CUDA_MATMUL is '") + chosen + "': use cublas or matvec");
+    matmul_kernel_ = *kernel;
   }
   cudaStream_t stream = nullptr;
   CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
@@ -274,6 +280,11 @@ void cuda_backend::matmul(tensor& out, const tensor& x, const tensor& w, const t
     launch_convert(weight_scratch_.data, dtype::f16, w.data, dtype::bf16, w.numel(), stream_);
     weights = weight_scratch_.data;
     weight_type = dtype::f16;
+  }
+  if (uses_matvec(matmul_kernel_, num_tokens, weight_type)) {
+    launch_matvec(out.as<float>(), x.as<float>(), weights, weight_type, bias != nullptr ? bias->data : nullptr,
+                  bias != nullptr ? bias->type : dtype::f32, num_tokens, n, k, stream_);
+    return;
   }
   const std::size_t scratch_bytes = matmul_scratch_bytes(num_tokens, k, weight_type);
   void* narrowed = scratch_bytes == 0 ? nullptr : scratch(scratch_bytes);

@@ -15,6 +15,7 @@
 
 #include "kernels/backend.hpp"
 #include "kernels/cuda/attention_kernel.hpp"
+#include "kernels/cuda/matmul_kernel.hpp"
 
 struct CUstream_st;    // cudaStream_t
 struct cublasContext;  // cublasHandle_t
@@ -78,6 +79,9 @@ class cuda_backend final : public backend {
   /// The paged attention kernel (attention_kernel.hpp); from $GLM4_CUDA_ATTENTION (per_head or
   /// grouped) at construction, grouped when unset.
   void set_attention_kernel(attention_kernel kernel) { attention_kernel_ = kernel; }
+  /// The kernel small batches are multiplied by (matmul_kernel.hpp); from $GLM4_CUDA_MATMUL (cublas or
+  /// matvec) at construction, cublas when unset.
+  void set_matmul_kernel(matmul_kernel kernel) { matmul_kernel_ = kernel; }
   /// The most pieces the grouped kernel may cut a context into (kernels/attention_split.hpp); 1: none.
   void set_max_attention_splits(int splits) { max_attention_splits_ = splits < 1 ? 1 : splits; }
 
@@ -115,6 +119,7 @@ class cuda_backend final : public backend {
   std::map<std::uint64_t, CUgraphExec_st*> recordings_;
   bool recording_ = true;
   attention_kernel attention_kernel_ = attention_kernel::grouped;
+  matmul_kernel matmul_kernel_ = matmul_kernel::cublas;
   int num_sms_ = 1;
   int max_attention_splits_ = 64;
   tensor attention_partials_;  // the grouped kernel's per-piece softmax states, grown on demand

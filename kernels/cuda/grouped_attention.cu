@@ -6,26 +6,13 @@
 #include "kernels/cuda/attention_rows.cuh"
 #include "kernels/cuda/cuda_check.hpp"
 #include "kernels/cuda/kv_element.cuh"
+#include "kernels/cuda/warp_reduce.cuh"
 
 namespace glm4::kernels::cuda {
 namespace {
 
-constexpr int warp_size = 32;
-constexpr unsigned full_mask = 0xffffffffu;
 constexpr int max_warps = 8;
 constexpr int max_heads_per_warp = max_grouped_attention_group / max_warps;
-
-__device__ float warp_max(float x) {
-#pragma unroll
-  for (int offset = warp_size / 2; offset > 0; offset /= 2) x = fmaxf(x, __shfl_xor_sync(full_mask, x, offset));
-  return x;
-}
-
-__device__ float warp_sum(float x) {
-#pragma unroll
-  for (int offset = warp_size / 2; offset > 0; offset /= 2) x += __shfl_xor_sync(full_mask, x, offset);
-  return x;
-}
 
 int warps_for(std::int64_t group) { return static_cast<int>(std::min<std::int64_t>(max_warps, group)); }
 

@@ -8,6 +8,7 @@
 #      one GPU), and the forward and graph tests again with the per-head attention kernel; doctor;
 #   3. glm-4-9b with random BF16 weights: device copy bandwidth (the decode bound), glm4-actor bench at
 #      concurrency 1 and 64 on cuda:0, each with and without CUDA graphs and with the per-head attention kernel,
+#      at concurrency 1 with the matvec kernel for small batches instead of cuBLAS (with and without graphs),
 #      sampled rows and logprobs on the GPU vs on the host at concurrency 64, the BF16 KV cache (the default) against F32
 #      at concurrency 64 and on long prompts, and transformers generate (device_map auto, BF16) at batch 1
 #      and 64.
@@ -105,6 +106,11 @@ PY
   }
   log "transformers generate, batch 1 then 64 (one load)"
   peer --batch 1,64 >"$out/peer.json" 2>"$out/peer.log" || log "peer FAILED"
+  log "glm4-actor bench, concurrency 1, matvec for small batches, without and with CUDA graphs"
+  GLM4_CUDA_MATMUL=matvec bench --num-prompts 4 --concurrency 1 >"$out/ours_c1_matvec.json" 2>>"$out/ours_c1.log" ||
+    log "bench c1 matvec FAILED"
+  GLM4_CUDA_MATMUL=matvec bench --num-prompts 4 --concurrency 1 --cuda-graphs on >"$out/ours_c1_matvec_graphs.json" \
+    2>>"$out/ours_c1.log" || log "bench c1 matvec graphs FAILED"
   log "glm4-actor bench, concurrency 1, CUDA graphs"
   bench --num-prompts 4 --concurrency 1 --cuda-graphs on >"$out/ours_c1_graphs.json" 2>>"$out/ours_c1.log" ||
     log "bench c1 graphs FAILED"

@@ -1,10 +1,13 @@
 // CUDA matmul (cuBLAS, FP32 accumulation) vs the CPU backend over shapes, weight and bias types.
 // F16/BF16 weights multiply activations narrowed to the weight type, so those cases allow the
-// rounding of one operand: error ~ sqrt(K) * 2^-mantissa per output.
+// rounding of one operand: error ~ sqrt(K) * 2^-mantissa per output. The matvec kernel keeps the
+// activations in F32 as the CPU backend does, so its cases are held to F32's bound.
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <string>
 
+#include "kernels/cuda/cuda_backend.hpp"
 #include "tests/kernels/cuda/gpu_test_support.hpp"
 #include "tests/kernels/cuda/parity_support.hpp"
 
@@ -26,24 +29,29 @@ tolerance matmul_tolerance(dtype weight_type, std::int64_t k) {
 
 TEST_CASE("cuda matmul matches the CPU backend", "[cuda][matmul]") {
   if (!have_gpu_or_skip()) return;
+  const auto kernel = GENERATE(kernels::cuda::matmul_kernel::cublas, kernels::cuda::matmul_kernel::matvec);
+  const std::string kernel_name = kernel == kernels::cuda::matmul_kernel::matvec ? "matvec" : "cublas";
   std::mt19937 rng(11);
   std::vector<parity_case> cases;
   struct shape {
     std::int64_t n, k;
   };
   for (dtype w_type : {dtype::f32, dtype::f16, dtype::bf16})
-    for (shape s : {shape{64, 64}, shape{96, 4096}, shape{1000, 257}, shape{4608, 256}})
-      for (std::int64_t num_tokens : {1, 5, 64})
+    for (shape s : {shape{64, 64}, shape{96, 4096}, shape{1000, 257}, shape{4608, 256}, shape{13, 20}})
+      for (std::int64_t num_tokens : {1, 5, 8, 9, 64})
         for (int bias_kind = 0; bias_kind < 3; ++bias_kind) {
           auto x = random_tensor(rng, dtype::f32, {num_tokens, s.k});
           auto w = random_tensor(rng, w_type, {s.n, s.k});
           const dtype bias_type = bias_kind == 2 ? dtype::bf16 : dtype::f32;
           auto bias = random_tensor(rng, bias_type, {s.n}, -3.0, 3.0);
           const bool with_bias = bias_kind != 0;
+          const bool by_matvec = kernels::cuda::uses_matvec(kernel, num_tokens, w_type);
           cases.push_back({"matmul",
-                           "x=" + shape_text(x.shape()) + ",w=" + type_text(w_type) + shape_text(w.shape()) +
+                           kernel_name + (by_matvec ? " (used)" : " (cuBLAS here)") + ",x=" + shape_text(x.shape()) +
+                               ",w=" + type_text(w_type) + shape_text(w.shape()) +
                                ",bias=" + (with_bias ? type_text(bias_type) : "none"),
-                           matmul_tolerance(w_type, s.k), [=](kernels::backend& b) {
+                           matmul_tolerance(by_matvec ? dtype::f32 : w_type, s.k), [=](kernels::backend& b) {
+                             if (auto* gpu = dynamic_cast<kernels::cuda::cuda_backend*>(&b)) gpu->set_matmul_kernel(kernel);
                              auto out = b.alloc(dtype::f32, {num_tokens, s.n});
                              const auto d_bias = upload(b, bias);
                              b.matmul(out, upload(b, x), upload(b, w), with_bias ? &d_bias : nullptr);

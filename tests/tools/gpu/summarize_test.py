@@ -60,6 +60,7 @@ class SummarizeTest(unittest.TestCase):
         self.assertIn("| decode tok/s at batch 1 (1000 / inter-token p50) | 100.0 | bound missing (missing GB/s read / "
                       "missing GB of weights) | missing | >= 75% | missing |", text)
         self.assertIn("| CUDA graphs, concurrency 1: output tok/s | 180.0 | missing | missing |", text)
+        self.assertIn("| matvec for small batches (GLM4_CUDA_MATMUL), concurrency 1: output tok/s | 180.0 | missing |", text)
 
     def test_the_command_line_reads_weight_bytes_from_the_model_folder(self):
         model = self.out / "model"
