@@ -46,6 +46,16 @@ namespace {
 // buffers: the words that hold nbytes.
 std::int64_t words_for(std::size_t nbytes) { return static_cast<std::int64_t>((nbytes + 3) / 4); }
 
+// The kernel the environment variable `name` chooses through `parse`, or `fallback` when it is unset or
+// empty; any other value throws, naming the `choices`.
+template <class Kernel, class Parse>
+Kernel kernel_from_environment(const char* name, Kernel fallback, Parse parse, const char* choices) {
+  const char* chosen = std::getenv(name);
+  if (chosen == nullptr || *chosen == '\0') return fallback;
+  if (const auto kernel = parse(chosen)) return *kernel;
+  throw std::invalid_argument(std::string(name) + " is '" + chosen + "': use " + choices);
+}
+
 }  // namespace
 
 cuda_backend::cuda_backend(int device) : device_(device) {
@@ -56,17 +66,9 @@ cuda_backend::cuda_backend(int device) : device_(device) {
   num_sms_ = props.multiProcessorCount;
   name_ = "cuda:" + std::to_string(device) + " " + props.name + " (sm_" + std::to_string(props.major) +
           std::to_string(props.minor) + ")";
-  if (const char* chosen = std::getenv("GLM4_CUDA_ATTENTION"); chosen != nullptr && *chosen != '\0') {
-    const auto kernel = parse_attention_kernel(chosen);
-    if (!kernel)
-      throw std::invalid_argument(std::string("GLM4_CUDA_ATTENTION is '") + chosen + "': use per_head or grouped");
-    attention_kernel_ = *kernel;
-  }
-  if (const char* chosen = std::getenv("GLM4_CUDA_MATMUL"); chosen != nullptr && *chosen != '\0') {
-    const auto kernel = parse_matmul_kernel(chosen);
-    if (!kernel) throw std::invalid_argument(std::string("GLM4_CUDA_MATMUL is '") + chosen + "': use cublas or matvec");
-    matmul_kernel_ = *kernel;
-  }
+  attention_kernel_ =
+      kernel_from_environment("GLM4_CUDA_ATTENTION", attention_kernel_, parse_attention_kernel, "per_head or grouped");
+  matmul_kernel_ = kernel_from_environment("GLM4_CUDA_MATMUL", matmul_kernel_, parse_matmul_kernel, "cublas or matvec");
   cudaStream_t stream = nullptr;
   CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   stream_ = stream;
@@ -271,6 +273,12 @@ void cuda_backend::matmul(tensor& out, const tensor& x, const tensor& w, const t
       throw std::invalid_argument("matmul: bias " + describe(*bias) + " does not match w " + describe(w));
   }
   activate();
+  // matvec widens BF16 itself, with integer operations any card has: no F16 copy of the weights first.
+  if (uses_matvec(matmul_kernel_, num_tokens, w.type)) {
+    launch_matvec(out.as<float>(), x.as<float>(), w.data, w.type, bias != nullptr ? bias->data : nullptr,
+                  bias != nullptr ? bias->type : dtype::f32, num_tokens, n, k, stream_);
+    return;
+  }
   const void* weights = w.data;
   dtype weight_type = w.type;
   if (weight_type == dtype::bf16 && !native_bf16_) {
@@ -280,11 +288,6 @@ void cuda_backend::matmul(tensor& out, const tensor& x, const tensor& w, const t
     launch_convert(weight_scratch_.data, dtype::f16, w.data, dtype::bf16, w.numel(), stream_);
     weights = weight_scratch_.data;
     weight_type = dtype::f16;
-  }
-  if (uses_matvec(matmul_kernel_, num_tokens, weight_type)) {
-    launch_matvec(out.as<float>(), x.as<float>(), weights, weight_type, bias != nullptr ? bias->data : nullptr,
-                  bias != nullptr ? bias->type : dtype::f32, num_tokens, n, k, stream_);
-    return;
   }
   const std::size_t scratch_bytes = matmul_scratch_bytes(num_tokens, k, weight_type);
   void* narrowed = scratch_bytes == 0 ? nullptr : scratch(scratch_bytes);

@@ -109,7 +109,6 @@ struct block_run {
   unsigned parity = 0;
   unsigned first_slot = 0;                  // parity x threads: this block's records and stacks
   char* dynamic_shared_of[2] = {};          // each parity's bytes, against the thread's guard page
-  char* dynamic_shared = nullptr;           // this block's
   std::size_t dynamic_shared_bytes = 0;
   std::vector<const void*> fresh_shared;  // static __shared__ storage already refilled for this block
   std::vector<std::uint64_t> shuffle_values;   // per thread: what it offers at a shuffle
@@ -241,10 +240,9 @@ void run_block(block_run& run, std::uint64_t block_number) {
   run.warp_barriers.assign(run.warp_waits.size(), 0);
   run.parity = static_cast<unsigned>(block_number % 2);
   run.first_slot = run.parity * count;
-  run.dynamic_shared = run.dynamic_shared_of[run.parity];
   race_detection::leave(&run.parity_end[run.parity]);
   race_detection::arrive(&run.parity_start[run.parity]);
-  std::memset(run.dynamic_shared, 0xFF, run.dynamic_shared_bytes);  // NaN until written
+  std::memset(run.dynamic_shared_of[run.parity], 0xFF, run.dynamic_shared_bytes);  // NaN until written
   run.fresh_shared.clear();
   for (unsigned i = 0; i < count; ++i) {
     fiber& f = run.fibers[i];
@@ -337,7 +335,10 @@ const uint3& block_index() { return running().block; }
 const dim3& block_dim() { return running().block_shape; }
 const dim3& grid_dim() { return running().grid_shape; }
 unsigned block_parity() { return running().parity; }
-void* dynamic_shared_memory() { return running().dynamic_shared; }
+void* dynamic_shared_memory() {
+  const block_run& run = running();
+  return run.dynamic_shared_of[run.parity];
+}
 
 void expect_within_launch_bound(unsigned max_threads) {
   const unsigned threads = threads_of(running().block_shape);
